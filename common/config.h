@@ -18,12 +18,12 @@
 // validated, immutable config object (STYLE.md §5).
 #pragma once
 
+#include <absl/status/status.h>
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <nlohmann/json.hpp>
 
 namespace magic {
 
@@ -51,8 +51,7 @@ class ConfigLoader {
  private:
   absl::Status Overlay(const nlohmann::json& value, const std::string& prefix,
                        std::string_view source);
-  absl::Status Assign(const std::string& key, const nlohmann::json& value,
-                      std::string_view source);
+  absl::Status Assign(const std::string& key, const nlohmann::json& value, std::string_view source);
   absl::Status AssignString(const std::string& key, std::string_view value,
                             std::string_view source);
 

@@ -10,12 +10,12 @@
 // without a payload becomes E3005 with the Status message).
 #pragma once
 
+#include <absl/status/status.h>
+#include <nlohmann/json.hpp>
+
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <absl/status/status.h>
-#include <nlohmann/json.hpp>
 
 namespace magic {
 
@@ -54,12 +54,12 @@ enum class ErrorCategory { kContract, kCapability, kExecution, kDeployment, kAut
 // One row of the catalog. All strings are static.
 struct ErrorInfo {
   ErrorCode code;
-  std::string_view id;        // "E1003"
+  std::string_view id;  // "E1003"
   ErrorCategory category;
-  std::string_view title;     // "input validation failed"
+  std::string_view title;       // "input validation failed"
   std::string_view resolution;  // what the caller can do about it
-  int http_status;            // 400
-  absl::StatusCode grpc_code;  // numerically equal to grpc::StatusCode
+  int http_status;              // 400
+  absl::StatusCode grpc_code;   // numerically equal to grpc::StatusCode
 };
 
 // The catalog row for `code`. Never fails.

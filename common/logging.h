@@ -3,6 +3,7 @@
 //   magic::logging::Init({.component = "gateway"});
 //   MAGIC_LOG(info, "job produced", {{"request_id", id}, {"partition", p}});
 //
+// Levels are spdlog's: trace, debug, info, warn, err, critical.
 // Each line is {"ts": RFC 3339 UTC, "level", "component", "msg", ...fields}.
 // Field values are any nlohmann::json. Request ids and the contract's
 // log_fields are ordinary fields; LogFieldsFrom() picks the latter out of an
@@ -10,13 +11,13 @@
 // not at all for stderr at info level.
 #pragma once
 
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 namespace magic::logging {
 
@@ -44,14 +45,14 @@ void Write(spdlog::level::level_enum level, std::string_view msg, const nlohmann
 
 // The members of `input` named in `log_fields` (dotted paths reach into
 // nested objects: "customer.id"). Missing ones are left out.
-nlohmann::json LogFieldsFrom(const nlohmann::json& input, const std::vector<std::string>& log_fields);
+nlohmann::json LogFieldsFrom(const nlohmann::json& input,
+                             const std::vector<std::string>& log_fields);
 
 }  // namespace magic::logging
 
-#define MAGIC_LOG(level, msg, ...)                                                   \
-  do {                                                                               \
-    if (::magic::logging::Logger().should_log(::spdlog::level::level)) {             \
-      ::magic::logging::Write(::spdlog::level::level, (msg),                         \
-                              ::nlohmann::json::object(__VA_ARGS__));                \
-    }                                                                                \
+#define MAGIC_LOG(lvl, msg, ...)                                                                   \
+  do {                                                                                             \
+    if (::magic::logging::Logger().should_log(::spdlog::level::lvl)) {                             \
+      ::magic::logging::Write(::spdlog::level::lvl, (msg), ::nlohmann::json::object(__VA_ARGS__)); \
+    }                                                                                              \
   } while (false)

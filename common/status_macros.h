@@ -5,18 +5,18 @@
 //   MAGIC_ASSIGN_OR_RETURN(auto contract, LoadContract(path));
 #pragma once
 
-#include <utility>
-
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
+
+#include <utility>
 
 #define MAGIC_STATUS_CONCAT_INNER_(a, b) a##b
 #define MAGIC_STATUS_CONCAT_(a, b) MAGIC_STATUS_CONCAT_INNER_(a, b)
 
-#define MAGIC_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                \
-    ::absl::Status magic_status_ = (expr);                            \
-    if (!magic_status_.ok()) return magic_status_;                    \
+#define MAGIC_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status magic_status_ = (expr);         \
+    if (!magic_status_.ok()) return magic_status_; \
   } while (false)
 
 #define MAGIC_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
