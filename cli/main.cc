@@ -1,6 +1,8 @@
 // magic: the command-line front of the farm. This binary only parses
 // arguments and dispatches to cli/commands.h.
 #include "cli/commands.h"
+#include "cli/farm_commands.h"
+#include "cli/run_command.h"
 
 #include <CLI/CLI.hpp>
 
@@ -50,6 +52,44 @@ int main(int argc, char** argv) {
   controller_cmd->add_option("NAME", scaffold.name, "PascalCase controller name")->required();
   controller_cmd->add_option("--dir", scaffold.dir, "Parent directory (default: .)");
 
+  magic::cli::DevOptions dev;
+  CLI::App* dev_cmd = app.add_subcommand("dev", "Run the whole farm in one process");
+  dev_cmd->add_option("--controllers", dev.controllers, "Directory of controller bundles");
+  dev_cmd->add_option("--grpc-addr", dev.grpc_addr, "gRPC listen address");
+  dev_cmd->add_option("--http-addr", dev.http_addr, "HTTP/JSON listen address");
+  dev_cmd->add_option("--kafka", dev.kafka, "Kafka brokers (default: embedded)");
+  dev_cmd->add_option("--postgres", dev.postgres, "PostgreSQL URL (default: a private server)");
+  dev_cmd->add_option("--redis", dev.redis, "Redis URL (used by the broker)");
+  dev_cmd->add_option("--workers", dev.workers, "Executor threads");
+  dev_cmd->add_option("--ready-file", dev.ready_file,
+                      "Write the endpoints as JSON here once ready");
+
+  magic::cli::RunLocalOptions run;
+  bool run_local = false;
+  CLI::App* run_cmd = app.add_subcommand("run", "Run one controller once in a sandbox, no farm");
+  run_cmd->add_option("DIR", run.dir, "Controller directory")->required();
+  run_cmd->add_flag("--local", run_local, "Run here (the only mode so far)");
+  run_cmd->add_option("--input", run.input, "Input JSON");
+  run_cmd->add_option("--input-file", run.input_file, "File holding the input JSON");
+  run_cmd->add_flag("--json", run.json, "Machine-readable output");
+
+  magic::cli::InvokeOptions invoke;
+  CLI::App* invoke_cmd = app.add_subcommand("invoke", "Invoke a controller through a gateway");
+  invoke_cmd->add_option("NAME", invoke.controller, "Controller name")->required();
+  invoke_cmd->add_option("--input", invoke.input, "Input JSON");
+  invoke_cmd->add_option("--input-file", invoke.input_file, "File holding the input ('-' = stdin)");
+  invoke_cmd->add_flag("--async", invoke.async, "Submit and print the request id");
+  invoke_cmd->add_flag("--json", invoke.json, "Machine-readable output");
+  invoke_cmd->add_option("--timeout-ms", invoke.timeout_ms, "Run timeout (capped by the contract)");
+  invoke_cmd->add_option("--request-id", invoke.request_id, "Request id to use");
+  invoke_cmd->add_option("--addr", invoke.addr, "Gateway gRPC address (default $MAGIC_ADDR)");
+
+  magic::cli::StatusOptions status;
+  CLI::App* status_cmd = app.add_subcommand("status", "Show an invocation's state");
+  status_cmd->add_option("ID", status.request_id, "Request id")->required();
+  status_cmd->add_flag("--watch", status.watch, "Stream changes until it finishes");
+  status_cmd->add_option("--addr", status.addr, "Gateway gRPC address (default $MAGIC_ADDR)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -65,6 +105,16 @@ int main(int argc, char** argv) {
     return magic::cli::RunCheck(check_output, std::cin, std::cout, std::cerr);
   }
   if (controller_cmd->parsed()) return magic::cli::RunNewController(scaffold, std::cout, std::cerr);
+  if (dev_cmd->parsed()) return magic::cli::RunDev(dev, std::cout, std::cerr);
+  if (run_cmd->parsed()) {
+    if (!run_local) {
+      std::cerr << "magic run: only --local is supported; use `magic invoke` with a farm\n";
+      return magic::cli::kExitUsage;
+    }
+    return magic::cli::RunLocal(run, std::cout, std::cerr);
+  }
+  if (invoke_cmd->parsed()) return magic::cli::RunInvoke(invoke, std::cin, std::cout, std::cerr);
+  if (status_cmd->parsed()) return magic::cli::RunStatus(status, std::cout, std::cerr);
   std::cerr << app.help();
   return magic::cli::kExitUsage;
 }

@@ -4,13 +4,13 @@
 // Plain values, cheap to copy, immutable after loading.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace magic::contracts {
 
@@ -51,9 +51,9 @@ struct Capability {
   std::vector<std::string> allow;
   std::vector<std::string> keys;
   std::vector<std::string> queues;
-  std::string prefix;                       // empty: any key
-  std::optional<int64_t> max_ttl_seconds;   // cache:write
-  std::optional<int64_t> max_size_bytes;    // fs:temp
+  std::string prefix;                      // empty: any key
+  std::optional<int64_t> max_ttl_seconds;  // cache:write
+  std::optional<int64_t> max_size_bytes;   // fs:temp
 
   // Allowlist questions the broker asks (pure functions of the options).
   bool AllowsTable(std::string_view table) const;
@@ -72,7 +72,7 @@ struct ResourceLimits {
   static constexpr int64_t kMinTimeoutMs = 1'000, kMaxTimeoutMs = 300'000,
                            kDefaultTimeoutMs = 30'000;
 
-  double cpu = kDefaultCpu;                 // cores
+  double cpu = kDefaultCpu;  // cores
   int64_t memory_bytes = kDefaultMemory;
   int64_t timeout_ms = kDefaultTimeoutMs;
 };
@@ -94,8 +94,8 @@ struct Observability {
 };
 
 struct Contract {
-  std::string name;     // PascalCase
-  std::string version;  // semver 2.0.0
+  std::string name;       // PascalCase
+  std::string version;    // semver 2.0.0
   nlohmann::json input;   // draft-07 JSON Schema
   nlohmann::json output;  // draft-07 JSON Schema
   std::vector<Capability> capabilities;

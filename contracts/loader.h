@@ -14,15 +14,16 @@
 // as errors.
 #pragma once
 
+#include "common/errors.h"
+#include "contracts/contract.h"
+
+#include <absl/status/statusor.h>
+#include <nlohmann/json.hpp>
+
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "common/errors.h"
-#include "contracts/contract.h"
 
 namespace magic::contracts {
 

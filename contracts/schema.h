@@ -15,6 +15,13 @@
 // from many threads at once. Copying is cheap (shared state).
 #pragma once
 
+#include "common/errors.h"
+#include "contracts/contract.h"
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,21 +29,14 @@
 #include <string_view>
 #include <vector>
 
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <nlohmann/json.hpp>
-
-#include "common/errors.h"
-#include "contracts/contract.h"
-
 namespace magic::contracts {
 
 // One reason a value failed validation.
 struct Violation {
-  std::string field;       // JSON pointer into the value ("/invoice_data/amount"); "" = root
-  std::string constraint;  // the keyword that failed: "format", "required", "type", ...
-  nlohmann::json expected; // what the keyword asked for: "uuid", 0, ["USD","EUR"], ...
-  std::string message;     // human sentence
+  std::string field;        // JSON pointer into the value ("/invoice_data/amount"); "" = root
+  std::string constraint;   // the keyword that failed: "format", "required", "type", ...
+  nlohmann::json expected;  // what the keyword asked for: "uuid", 0, ["USD","EUR"], ...
+  std::string message;      // human sentence
 };
 
 // Loads the document at an absolute URI (without fragment) for remote $ref;

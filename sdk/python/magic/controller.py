@@ -1,7 +1,9 @@
 """Controller base class, the @contract decorator and the per-call context."""
 
 import inspect
+import math
 import os
+import re
 
 from .errors import CapabilityNotDeclared
 
@@ -31,6 +33,54 @@ class _Log:
         self._emit("error", msg, fields)
 
 
+class _Metrics:
+    """Custom metrics for one invocation (declared under observability.metrics).
+
+    Records are handed to the sink; in the farm the worker checks them
+    against the contract and exports them to Prometheus.
+    """
+
+    def __init__(self, request_id, sink):
+        self._request_id = request_id
+        self._sink = sink
+
+    _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]{0,199}")
+    _LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
+
+    def _emit(self, kind, name, value, labels):
+        if not isinstance(name, str) or not self._NAME.fullmatch(name):
+            raise ValueError(f"invalid metric name {name!r}")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"metric {name}: value must be finite")
+        if len(labels) > 32 or not all(self._LABEL.fullmatch(k) for k in labels):
+            raise ValueError(f"metric {name}: at most 32 labels with identifier names")
+        self._sink(
+            {
+                "kind": kind,
+                "name": str(name),
+                "value": float(value),
+                "labels": {str(k): str(v) for k, v in labels.items()},
+                "request_id": self._request_id,
+            }
+        )
+
+    def inc(self, name, value=1, **labels):
+        """Adds `value` to a counter."""
+        self._emit("counter", name, value, labels)
+
+    def set(self, name, value, **labels):
+        """Sets a gauge."""
+        self._emit("gauge", name, value, labels)
+
+    def observe(self, name, value, **labels):
+        """Records one observation of a histogram or summary."""
+        self._emit("histogram", name, value, labels)
+
+
+def _discard(_record):
+    pass
+
+
 class _Unavailable:
     """A capability that is not available to this run: every use is E2001."""
 
@@ -58,9 +108,10 @@ _CAPABILITY_ATTRS = {
 class Context:
     """What a controller sees of the farm for one call."""
 
-    def __init__(self, request_id, log_sink, capabilities=None):
+    def __init__(self, request_id, log_sink, capabilities=None, metric_sink=None):
         self.request_id = request_id
         self.log = _Log(request_id, log_sink)
+        self.metrics = _Metrics(request_id, metric_sink or _discard)
         caps = capabilities or {}
         for attr, capability in _CAPABILITY_ATTRS.items():
             setattr(self, attr, caps.get(attr) or _Unavailable(capability))
@@ -81,6 +132,10 @@ class Controller:
     @property
     def log(self):
         return self._context.log
+
+    @property
+    def metrics(self):
+        return self._context.metrics
 
     def __getattr__(self, name):
         if name in _CAPABILITY_ATTRS:

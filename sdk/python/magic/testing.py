@@ -4,7 +4,7 @@
 
 Capabilities are unavailable (E2001) unless fakes are passed in
 `capabilities`, e.g. {"cache": FakeCache()}. Log records are appended to
-`logs` when a list is given.
+`logs` when a list is given, metric records to `metrics` likewise.
 """
 
 import asyncio
@@ -14,10 +14,13 @@ import json
 from .controller import Context, Controller
 
 
-def run_controller(target, input, request_id="req_local", capabilities=None, logs=None):
+def run_controller(
+    target, input, request_id="req_local", capabilities=None, logs=None, metrics=None
+):
     """Runs a Controller subclass or an `async def execute(input, ctx)` function."""
     records = logs if logs is not None else []
-    context = Context(request_id, records.append, capabilities)
+    metric_records = metrics if metrics is not None else []
+    context = Context(request_id, records.append, capabilities, metric_records.append)
     if inspect.isclass(target) and issubclass(target, Controller):
         coroutine = target(context).execute(input)
     elif callable(target):

@@ -1,0 +1,166 @@
+#include "cli/farm_commands.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/kafka.h"
+#include "common/logging.h"
+#include "common/postgres.h"
+#include "common/topics.h"
+#include "contracts/registry.h"
+#include "gateway/gateway_server.h"
+#include "scheduler/result_store.h"
+#include "worker/job_executor.h"
+#include "worker/runner_pool.h"
+#include "worker/sandbox.h"
+#include "worker/worker_service.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+
+#include <fstream>
+#include <ostream>
+#include <signal.h>
+
+namespace magic::cli {
+namespace {
+
+// The result store seen as the gateway's reader and the worker's lookup.
+class StoreAdapter final : public gateway::InvocationReader, public worker::ResultLookup {
+ public:
+  explicit StoreAdapter(scheduler::ResultStore& store) : store_(store) {}
+  absl::StatusOr<magic::v1::Invocation> Get(const std::string& id) override {
+    return store_.Get(id);
+  }
+  absl::StatusOr<std::set<std::string>> FindFinished(const std::vector<std::string>& ids) override {
+    auto found = store_.FindFinished(ids);
+    if (!found.ok()) return found.status();
+    return std::set<std::string>(found->begin(), found->end());
+  }
+
+ private:
+  scheduler::ResultStore& store_;
+};
+
+std::vector<kafka::TopicSpec> FarmTopics() {
+  return {{.name = std::string(topics::kInvocations), .partitions = 4},
+          {.name = std::string(topics::kResults), .partitions = 4},
+          {.name = std::string(topics::kCancellations), .partitions = 1},
+          {.name = std::string(topics::kDeployments),
+           .partitions = 1,
+           .config = {{"cleanup.policy", "compact"}}},
+          {.name = std::string(topics::kAudit), .partitions = 4},
+          {.name = std::string(topics::kDlq), .partitions = 1}};
+}
+
+bool SplitHostPort(const std::string& addr, std::string& host, int& port) {
+  const size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = addr.substr(0, colon);
+  char* end = nullptr;
+  const long p = std::strtol(addr.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || p < 0 || p > 65535) return false;
+  port = static_cast<int>(p);
+  return true;
+}
+
+// Blocks SIGINT/SIGTERM in every thread started from here on, so that the
+// main thread can sigwait() for them.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+}  // namespace
+
+int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
+  auto fail = [&err](const std::string& what, const absl::Status& s) {
+    err << "magic dev: " << what << ": " << s.message() << "\n";
+    return 2;
+  };
+  std::string http_host;
+  int http_port = 0;
+  if (!SplitHostPort(o.http_addr, http_host, http_port)) {
+    err << "magic dev: --http-addr must be HOST:PORT\n";
+    return 2;
+  }
+  const sigset_t stop_signals = BlockStopSignals();
+  logging::Init({.component = "dev", .level = "info", .file = ""});
+  auto registry = contracts::LoadDirectoryRegistry(o.controllers);
+  if (!registry.ok()) return fail("controllers " + o.controllers, registry.status());
+
+  kafka::EmbeddedKafka embedded;
+  kafka::KafkaConfig kafka_config{.brokers = o.kafka, .client_id = "magic-dev"};
+  if (o.kafka.empty()) {
+    auto started = embedded.Start();
+    if (!started.ok()) return fail("embedded Kafka", started.status());
+    kafka_config = embedded.Config("magic-dev");
+  }
+  if (absl::Status s = kafka::EnsureTopics(kafka_config, FarmTopics()); !s.ok()) {
+    return fail("Kafka topics", s);
+  }
+  std::unique_ptr<pg::LocalPostgres> local_pg;
+  std::string pg_url = o.postgres;
+  if (pg_url.empty()) {
+    auto started = pg::LocalPostgres::Start();
+    if (!started.ok()) return fail("private PostgreSQL", started.status());
+    local_pg = *std::move(started);
+    pg_url = local_pg->url();
+  }
+  auto pool = pg::PgPool::Create(pg_url, 4);
+  if (!pool.ok()) return fail("PostgreSQL " + pg_url, pool.status());
+  auto store = scheduler::MakePgResultStore(**pool);
+  if (!store.ok()) return fail("result store", store.status());
+  StoreAdapter adapter(**store);
+  scheduler::ResultRecorder recorder(**store, kafka_config, {});
+  if (absl::Status s = recorder.Start(); !s.ok()) return fail("result recorder", s);
+
+  Clock& clock = RealClockInstance();
+  auto factory = worker::MakeSandboxRunnerFactory({}, clock);
+  if (!factory.ok()) return fail("sandbox", factory.status());
+  worker::RunnerPool runners({.generic_target = o.generic_runners}, **factory, clock);
+  runners.Start();
+  worker::DenyAllCallHandlerFactory calls;
+  worker::SandboxJobExecutor executor(**registry, runners, calls, clock);
+  auto producer = kafka::MakeKafkaProducer(kafka_config);
+  if (!producer.ok()) return fail("Kafka producer", producer.status());
+  worker::WorkerService worker_service({.worker_id = NewId("wk_"), .concurrency = o.workers},
+                                       kafka_config, **producer, executor, &adapter, clock);
+  if (absl::Status s = worker_service.Start(); !s.ok()) return fail("worker", s);
+
+  prometheus::Registry metrics;
+  auto gw = gateway::GatewayServer::Start(
+      {.grpc_addr = o.grpc_addr, .http_host = http_host, .http_port = http_port}, **registry,
+      kafka_config, adapter, clock, &metrics);
+  if (!gw.ok()) return fail("gateway", gw.status());
+
+  const nlohmann::json endpoints = {
+      {"grpc", fmt::format("127.0.0.1:{}", (*gw)->grpc_port())},
+      {"http", fmt::format("http://{}:{}", http_host, (*gw)->http_port())},
+      {"kafka", kafka_config.brokers + (o.kafka.empty() ? " (embedded)" : "")},
+      {"postgres", pg_url + (local_pg ? " (private)" : "")},
+      {"controllers", (*registry)->List()},
+      {"sandbox", (*factory)->LimitsReport()}};
+  out << "magic dev: gRPC " << endpoints["grpc"].get<std::string>() << ", HTTP "
+      << endpoints["http"].get<std::string>() << "\n"
+      << "magic dev: kafka " << endpoints["kafka"].get<std::string>() << ", postgres "
+      << endpoints["postgres"].get<std::string>() << "\n"
+      << "magic dev: controllers " << endpoints["controllers"].dump() << "\n"
+      << "magic dev: " << endpoints["sandbox"].get<std::string>() << "\n"
+      << "magic dev: ready (Ctrl-C stops)" << std::endl;
+  if (!o.ready_file.empty()) std::ofstream(o.ready_file) << endpoints.dump() << "\n";
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  out << "magic dev: stopping" << std::endl;
+  (*gw)->Stop();
+  worker_service.Stop();
+  runners.Stop();
+  recorder.Stop();
+  return 0;
+}
+
+}  // namespace magic::cli

@@ -1,0 +1,43 @@
+// The verbs that run or talk to a farm: `magic dev` (the whole farm in one
+// process), `magic invoke` and `magic status` (gRPC clients of a gateway).
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+namespace magic::cli {
+
+struct DevOptions {
+  std::string controllers = "controllers";  // directory of controller bundles
+  std::string grpc_addr = "127.0.0.1:7070";
+  std::string http_addr = "127.0.0.1:8080";
+  std::string kafka;     // brokers; "" = embedded (librdkafka mock cluster)
+  std::string postgres;  // URL; "" = a private server in a temp directory
+  std::string redis;     // URL; "" = none yet (the broker issue starts one)
+  int workers = 2;       // executor threads
+  int generic_runners = 2;
+  std::string ready_file;  // written with the endpoints as JSON once ready
+};
+// Runs until SIGINT/SIGTERM. Prints its endpoints and "magic dev: ready".
+int RunDev(const DevOptions& options, std::ostream& out, std::ostream& err);
+
+struct InvokeOptions {
+  std::string addr;  // gateway gRPC address; "" = $MAGIC_ADDR or 127.0.0.1:7070
+  std::string controller;
+  std::string input;       // JSON
+  std::string input_file;  // or a file ("-" = stdin)
+  bool async = false;      // Submit: print the request id
+  bool json = false;       // the whole response as JSON
+  int timeout_ms = 0;
+  std::string request_id;
+};
+int RunInvoke(const InvokeOptions& options, std::istream& in, std::ostream& out, std::ostream& err);
+
+struct StatusOptions {
+  std::string addr;
+  std::string request_id;
+  bool watch = false;  // stream state changes until finished
+};
+int RunStatus(const StatusOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace magic::cli

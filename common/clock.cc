@@ -1,0 +1,10 @@
+#include "common/clock.h"
+
+namespace magic {
+
+Clock& RealClockInstance() {
+  static RealClock clock;
+  return clock;
+}
+
+}  // namespace magic

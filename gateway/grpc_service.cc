@@ -1,0 +1,220 @@
+#include "gateway/grpc_service.h"
+
+#include "common/errors.h"
+#include "common/ids.h"
+#include "proto/wire_errors.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <thread>
+
+namespace magic::gateway {
+namespace {
+
+// The caller's x-request-id when valid, else a new id.
+std::string RequestIdFrom(const grpc::CallbackServerContext& context, const std::string& in_body) {
+  if (IsValidRequestId(in_body)) return in_body;
+  auto it = context.client_metadata().find("x-request-id");
+  if (it != context.client_metadata().end()) {
+    std::string id(it->second.data(), it->second.size());
+    if (IsValidRequestId(id)) return id;
+  }
+  return NewRequestId();
+}
+
+InvokeCall CallFrom(const magic::v1::InvokeRequest& request, std::string request_id) {
+  return {.controller = request.controller(),
+          .input_json = request.input_json(),
+          .request_id = std::move(request_id),
+          .timeout_ms = static_cast<int64_t>(request.timeout_ms()),
+          .idempotency_key = request.idempotency_key()};
+}
+
+bool Finished(const magic::v1::Invocation& inv) {
+  return inv.state() == magic::v1::SUCCEEDED || inv.state() == magic::v1::FAILED ||
+         inv.state() == magic::v1::CANCELLED;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status, const std::string& request_id,
+                          grpc::CallbackServerContext& context) {
+  if (status.ok()) return grpc::Status::OK;
+  Error e = ErrorFromStatus(status, request_id);
+  context.AddTrailingMetadata("magic-error-bin", ToWireError(e).SerializeAsString());
+  return grpc::Status(static_cast<grpc::StatusCode>(e.info().grpc_code),
+                      std::string(e.info().id) + ": " + e.message);
+}
+
+// One thread polls the result store for every open Watch stream and writes
+// state changes. Each stream has at most one write in flight.
+class WatchHub {
+ public:
+  class Stream final : public grpc::ServerWriteReactor<magic::v1::Invocation> {
+   public:
+    Stream(WatchHub& hub, grpc::CallbackServerContext* context, std::string id)
+        : hub_(hub), context_(context), id_(std::move(id)) {}
+    // Called by the hub thread with the latest state.
+    void Offer(const absl::StatusOr<magic::v1::Invocation>& state) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (done_ || writing_) return;
+      if (!state.ok()) {
+        done_ = true;
+        Finish(ToGrpcStatus(state.status(), id_, *context_));
+        return;
+      }
+      if (state->SerializeAsString() == last_) return;
+      last_ = state->SerializeAsString();
+      current_ = *state;
+      writing_ = true;
+      final_ = Finished(*state);
+      StartWrite(&current_);
+    }
+    void OnWriteDone(bool ok) override {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok || final_) {
+        done_ = true;
+        Finish(ok ? grpc::Status::OK : grpc::Status::CANCELLED);
+      }
+    }
+    void OnCancel() override {}
+    void OnDone() override { hub_.Remove(this); }
+    const std::string& id() const { return id_; }
+
+   private:
+    WatchHub& hub_;
+    grpc::CallbackServerContext* context_;
+    const std::string id_;
+    std::mutex mu_;
+    magic::v1::Invocation current_;
+    std::string last_;
+    bool writing_ = false, final_ = false, done_ = false;
+  };
+
+  WatchHub(InvocationService& service, absl::Duration poll) : service_(service), poll_(poll) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~WatchHub() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  Stream* Open(grpc::CallbackServerContext* context, const std::string& id) {
+    auto* stream = new Stream(*this, context, id);  // deleted in Remove (OnDone)
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      streams_.push_back(stream);
+    }
+    stream->Offer(service_.Get(id));
+    return stream;
+  }
+  void Remove(Stream* stream) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      streams_.remove(stream);
+    }
+    delete stream;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(poll_));
+      for (Stream* s : streams_) s->Offer(service_.Get(s->id()));
+    }
+  }
+  InvocationService& service_;
+  const absl::Duration poll_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::list<Stream*> streams_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+GatewayGrpcService::GatewayGrpcService(InvocationService& service, absl::Duration watch_poll)
+    : service_(service), hub_(std::make_unique<WatchHub>(service, watch_poll)) {}
+
+GatewayGrpcService::~GatewayGrpcService() = default;
+
+grpc::ServerUnaryReactor* GatewayGrpcService::Invoke(grpc::CallbackServerContext* context,
+                                                     const magic::v1::InvokeRequest* request,
+                                                     magic::v1::InvokeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string id = RequestIdFrom(*context, request->request_id());
+  context->AddInitialMetadata("x-request-id", id);
+  service_.Invoke(CallFrom(*request, id),
+                  [reactor, response, context, id](absl::StatusOr<magic::v1::InvokeResponse> r) {
+                    if (r.ok()) *response = *std::move(r);
+                    reactor->Finish(ToGrpcStatus(r.status(), id, *context));
+                  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GatewayGrpcService::Submit(grpc::CallbackServerContext* context,
+                                                     const magic::v1::InvokeRequest* request,
+                                                     magic::v1::SubmitResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string id = RequestIdFrom(*context, request->request_id());
+  context->AddInitialMetadata("x-request-id", id);
+  service_.Submit(CallFrom(*request, id),
+                  [reactor, response, context, id](absl::StatusOr<std::string> r) {
+                    if (r.ok()) response->set_request_id(*r);
+                    reactor->Finish(ToGrpcStatus(r.status(), id, *context));
+                  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GatewayGrpcService::Get(grpc::CallbackServerContext* context,
+                                                  const magic::v1::GetRequest* request,
+                                                  magic::v1::Invocation* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context->AddInitialMetadata("x-request-id", request->request_id());
+  absl::StatusOr<magic::v1::Invocation> r = service_.Get(request->request_id());
+  if (r.ok()) *response = *std::move(r);
+  reactor->Finish(ToGrpcStatus(r.status(), request->request_id(), *context));
+  return reactor;
+}
+
+grpc::ServerWriteReactor<magic::v1::Invocation>* GatewayGrpcService::Watch(
+    grpc::CallbackServerContext* context, const magic::v1::GetRequest* request) {
+  context->AddInitialMetadata("x-request-id", request->request_id());
+  return hub_->Open(context, request->request_id());
+}
+
+grpc::ServerUnaryReactor* GatewayGrpcService::Cancel(grpc::CallbackServerContext* context,
+                                                     const magic::v1::CancelRequest* request,
+                                                     magic::v1::Invocation* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context->AddInitialMetadata("x-request-id", request->request_id());
+  absl::StatusOr<magic::v1::Invocation> r = service_.Cancel(request->request_id());
+  if (r.ok()) *response = *std::move(r);
+  reactor->Finish(ToGrpcStatus(r.status(), request->request_id(), *context));
+  return reactor;
+}
+
+std::unique_ptr<grpc::Server> StartGrpcServer(const std::string& address,
+                                              std::vector<grpc::Service*> services,
+                                              int* bound_port) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), bound_port);
+  for (grpc::Service* s : services) builder.RegisterService(s);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server) {
+    server->GetHealthCheckService()->SetServingStatus(true);
+  }
+  return server;
+}
+
+}  // namespace magic::gateway

@@ -1,0 +1,114 @@
+// The gateway's transport-independent core: what Invoke, Submit, Get and
+// Cancel do, whether the call came over gRPC or HTTP/JSON.
+//
+//   Invoke: check size (E1005) and JSON, look up the active version (E4003),
+//           validate the input (E1003), stamp a deadline, produce the job,
+//           wait for the reply (deadline → E3001).
+//   Submit: the same checks, produce, answer with the request id once Kafka
+//           has acknowledged the job (an id is never given for a lost job).
+//   Get:    read the result store; for a job this gateway just submitted and
+//           the store has not seen yet, answer QUEUED.
+//
+// No call blocks: completions arrive through callbacks, on the producer's or
+// the reply consumer's thread. Thread-safe. Borrows everything it is given;
+// all of it must outlive the service.
+#pragma once
+
+#include "common/clock.h"
+#include "contracts/registry.h"
+#include "gateway/reply_router.h"
+#include "magic/v1/gateway.pb.h"
+#include "magic/v1/invocation.pb.h"
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace magic::gateway {
+
+// Where jobs go (Kafka in production). `done` is called once the job is
+// durable or has failed; it may run on another thread.
+class JobSink {
+ public:
+  virtual ~JobSink() = default;
+  virtual void Send(const magic::v1::InvocationJob& job,
+                    std::function<void(absl::Status)> done) = 0;
+  // Announces that `request_id` is cancelled (workers skip or kill it).
+  virtual void SendCancel(const std::string& request_id,
+                          std::function<void(absl::Status)> done) = 0;
+};
+
+// The read side of the result store.
+class InvocationReader {
+ public:
+  virtual ~InvocationReader() = default;
+  // NotFound if the store has no record of `request_id`.
+  virtual absl::StatusOr<magic::v1::Invocation> Get(const std::string& request_id) = 0;
+};
+
+struct GatewayOptions {
+  std::string gateway_id;   // "gw_..."
+  std::string reply_topic;  // "magic.replies.<gateway_id>"
+  std::string jobs_topic = "magic.invocations";
+  int64_t max_input_bytes = int64_t{1} << 20;     // larger inputs are E1005
+  absl::Duration queue_grace = absl::Seconds(5);  // sync: waiting beyond the run timeout
+  absl::Duration submit_ttl = absl::Minutes(15);  // async: dropped (E3001) if not run by then
+};
+
+struct InvokeCall {
+  std::string controller;
+  std::string input_json;
+  std::string request_id;  // empty: a new one is generated
+  int64_t timeout_ms = 0;  // 0: the contract's timeout; larger values are capped to it
+  std::string idempotency_key;
+};
+
+class InvocationService {
+ public:
+  using InvokeDone = std::function<void(absl::StatusOr<magic::v1::InvokeResponse>)>;
+  using SubmitDone = std::function<void(absl::StatusOr<std::string>)>;
+
+  InvocationService(GatewayOptions options, const contracts::Registry& registry, JobSink& sink,
+                    ReplyRouter& router, InvocationReader& reader, Clock& clock);
+
+  // Returns the request id at once (callers echo it as X-Request-ID) and
+  // calls `done` exactly once with the output or an E-coded error.
+  std::string Invoke(InvokeCall call, InvokeDone done);
+  // Returns the request id at once; `done` gets it back once the job is
+  // durable, or an E-coded error.
+  std::string Submit(InvokeCall call, SubmitDone done);
+  absl::StatusOr<magic::v1::Invocation> Get(const std::string& request_id);
+  // Cancels a run that has not finished: a waiting Invoke on this gateway
+  // fails at once (CANCELLED), and workers are told to skip or kill it.
+  // A finished run is returned unchanged (FAILED_PRECONDITION is not an
+  // error here: cancelling twice is harmless). E4003 for unknown ids.
+  absl::StatusOr<magic::v1::Invocation> Cancel(const std::string& request_id);
+
+  const GatewayOptions& options() const { return options_; }
+
+ private:
+  // Checks shared by Invoke and Submit; fills `job` except reply topic.
+  absl::Status Prepare(const InvokeCall& call, bool sync, magic::v1::InvocationJob& job);
+  void RememberSubmitted(const magic::v1::InvocationJob& job);
+
+  const GatewayOptions options_;
+  const contracts::Registry& registry_;
+  JobSink& sink_;
+  ReplyRouter& router_;
+  InvocationReader& reader_;
+  Clock& clock_;
+
+  std::mutex mu_;
+  // Jobs submitted here that the store may not have seen yet (bounded).
+  std::unordered_map<std::string, magic::v1::Invocation> recent_;
+};
+
+// The HTTP status for an error status (catalog row; 500 for unknown).
+int HttpStatusFor(const absl::Status& status);
+
+}  // namespace magic::gateway

@@ -1,0 +1,374 @@
+// The invocation path end to end, in one process, against the REAL servers
+// that scripts/services starts (Apache Kafka, PostgreSQL): gateway (gRPC and
+// HTTP) -> Kafka -> worker -> bubblewrap sandbox -> reply topic / results
+// topic -> result store. Topics and consumer groups are unique per run.
+#include <httplib.h>
+
+#include <gtest/gtest.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <future>
+#include <cstdlib>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/ids.h"
+#include "common/kafka.h"
+#include "common/postgres.h"
+#include "contracts/registry.h"
+#include "gateway/gateway_server.h"
+#include "magic/v1/gateway.grpc.pb.h"
+#include "proto/wire_errors.h"
+#include "scheduler/result_store.h"
+#include "worker/job_executor.h"
+#include "worker/runner_pool.h"
+#include "worker/sandbox.h"
+#include "worker/worker_service.h"
+
+namespace magic {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? "" : v;
+}
+
+class StoreAdapter final : public gateway::InvocationReader, public worker::ResultLookup {
+ public:
+  explicit StoreAdapter(scheduler::ResultStore& store) : store_(store) {}
+  absl::StatusOr<magic::v1::Invocation> Get(const std::string& id) override {
+    return store_.Get(id);
+  }
+  absl::StatusOr<std::set<std::string>> FindFinished(const std::vector<std::string>& ids) override {
+    auto found = store_.FindFinished(ids);
+    if (!found.ok()) return found.status();
+    return std::set<std::string>(found->begin(), found->end());
+  }
+
+ private:
+  scheduler::ResultStore& store_;
+};
+
+// One farm for the whole suite (starting it costs a few seconds).
+struct Farm {
+  std::string run = NewId("t");
+  kafka::KafkaConfig kafka;
+  std::unique_ptr<contracts::Registry> registry;
+  std::unique_ptr<pg::PgPool> pool;
+  std::unique_ptr<scheduler::ResultStore> store;
+  std::unique_ptr<StoreAdapter> adapter;
+  std::unique_ptr<scheduler::ResultRecorder> recorder;
+  std::unique_ptr<worker::RunnerFactory> factory;
+  std::unique_ptr<worker::RunnerPool> runners;
+  worker::DenyAllCallHandlerFactory calls;
+  std::unique_ptr<worker::SandboxJobExecutor> executor;
+  std::unique_ptr<kafka::KafkaProducer> producer;
+  std::unique_ptr<worker::WorkerService> worker;
+  std::unique_ptr<gateway::GatewayServer> gateway;
+  std::string error;
+
+  std::string jobs() const { return "magic.invocations." + run; }
+  std::string results() const { return "magic.results." + run; }
+  std::string cancels() const { return "magic.cancellations." + run; }
+
+  bool Start() {
+    kafka.brokers = Env("MAGIC_TEST_KAFKA_BROKERS");
+    const std::string pg_url = Env("MAGIC_TEST_POSTGRES_URL");
+    if (kafka.brokers.empty() || pg_url.empty()) {
+      error = "MAGIC_TEST_KAFKA_BROKERS / MAGIC_TEST_POSTGRES_URL are not set: run "
+              "`scripts/services start` and load its env file (scripts/test does)";
+      return false;
+    }
+    Clock& clock = RealClockInstance();
+    auto reg = contracts::LoadDirectoryRegistry("worker/testdata/controllers");
+    if (!reg.ok()) return Fail(reg.status());
+    registry = *std::move(reg);
+    if (auto s = kafka::EnsureTopics(kafka, {{.name = jobs(), .partitions = 4},
+                                             {.name = results(), .partitions = 2},
+                                             {.name = cancels(), .partitions = 1}});
+        !s.ok()) {
+      return Fail(s);
+    }
+    auto p = pg::PgPool::Create(pg_url, 4);
+    if (!p.ok()) return Fail(p.status());
+    pool = *std::move(p);
+    auto st = scheduler::MakePgResultStore(*pool);
+    if (!st.ok()) return Fail(st.status());
+    store = *std::move(st);
+    adapter = std::make_unique<StoreAdapter>(*store);
+    recorder = std::make_unique<scheduler::ResultRecorder>(
+        *store, kafka,
+        scheduler::ResultRecorderOptions{.topic = results(), .group_id = "recorder." + run});
+    if (auto s = recorder->Start(); !s.ok()) return Fail(s);
+    auto f = worker::MakeSandboxRunnerFactory({}, clock);
+    if (!f.ok()) return Fail(f.status());
+    factory = *std::move(f);
+    runners = std::make_unique<worker::RunnerPool>(worker::PoolOptions{.generic_target = 2},
+                                                   *factory, clock);
+    runners->Start();
+    executor = std::make_unique<worker::SandboxJobExecutor>(*registry, *runners, calls, clock);
+    auto pr = kafka::MakeKafkaProducer(kafka);
+    if (!pr.ok()) return Fail(pr.status());
+    producer = *std::move(pr);
+    worker = std::make_unique<worker::WorkerService>(
+        worker::WorkerOptions{.worker_id = "wk_" + run,
+                              .group_id = "workers." + run,
+                              .jobs_topic = jobs(),
+                              .results_topic = results(),
+                              .cancellations_topic = cancels(),
+                              .concurrency = 2},
+        kafka, *producer, *executor, adapter.get(), clock);
+    if (auto s = worker->Start(); !s.ok()) return Fail(s);
+    gateway::GatewayServerOptions gw{.grpc_addr = "127.0.0.1:0", .http_port = 0};
+    gw.service.jobs_topic = jobs();
+    auto g = gateway::GatewayServer::Start(gw, *registry, kafka, *adapter, clock, nullptr);
+    if (!g.ok()) return Fail(g.status());
+    gateway = *std::move(g);
+    return true;
+  }
+  bool Fail(const absl::Status& s) {
+    error = std::string(s.message());
+    return false;
+  }
+  void Stop() {
+    if (gateway) gateway->Stop();
+    if (worker) worker->Stop();
+    if (runners) runners->Stop();
+    if (recorder) recorder->Stop();
+  }
+};
+
+Farm* farm = nullptr;
+
+class FarmTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    farm = new Farm();
+    started_ = farm->Start();
+  }
+  static void TearDownTestSuite() {
+    farm->Stop();
+    delete farm;
+    farm = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(started_) << farm->error;
+    stub_ = magic::v1::Gateway::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(farm->gateway->grpc_port()),
+        grpc::InsecureChannelCredentials()));
+    http_ = std::make_unique<httplib::Client>("127.0.0.1", farm->gateway->http_port());
+    http_->set_read_timeout(30, 0);
+  }
+
+  // Invoke over gRPC; returns the status and fills response / wire error.
+  grpc::Status Invoke(const std::string& controller, const std::string& input,
+                      magic::v1::InvokeResponse* response, Error* error = nullptr,
+                      std::string* request_id = nullptr) {
+    magic::v1::InvokeRequest req;
+    req.set_controller(controller);
+    req.set_input_json(input);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::Status s = stub_->Invoke(&ctx, req, response);
+    auto trailer = ctx.GetServerTrailingMetadata().find("magic-error-bin");
+    if (error != nullptr && trailer != ctx.GetServerTrailingMetadata().end()) {
+      magic::v1::Error wire;
+      wire.ParseFromArray(trailer->second.data(), static_cast<int>(trailer->second.size()));
+      *error = FromWireError(wire);
+    }
+    auto id = ctx.GetServerInitialMetadata().find("x-request-id");
+    if (request_id != nullptr && id != ctx.GetServerInitialMetadata().end()) {
+      *request_id = std::string(id->second.data(), id->second.size());
+    }
+    return s;
+  }
+
+  static bool started_;
+  std::unique_ptr<magic::v1::Gateway::Stub> stub_;
+  std::unique_ptr<httplib::Client> http_;
+};
+
+bool FarmTest::started_ = false;
+
+TEST_F(FarmTest, SyncInvokeOverGrpc) {
+  magic::v1::InvokeResponse response;
+  std::string id;
+  grpc::Status s = Invoke("Greeter", R"({"name": "Farm"})", &response, nullptr, &id);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  nlohmann::json out = nlohmann::json::parse(response.output_json());
+  EXPECT_EQ(out["greeting"], "Hello, Farm!");
+  EXPECT_EQ(response.request_id(), id);
+  EXPECT_TRUE(id.starts_with("req_"));
+  EXPECT_EQ(response.controller(), "Greeter");
+  EXPECT_GT(response.timings().total_us(), 0);
+}
+
+TEST_F(FarmTest, SyncInvokeOverHttpKeepsRequestId) {
+  auto res = http_->Post("/v1/controllers/Greeter:invoke", {{"X-Request-ID", "req_http_kept"}},
+                         R"({"name": "Http"})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("X-Request-ID"), "req_http_kept");
+  nlohmann::json body = nlohmann::json::parse(res->body);
+  EXPECT_EQ(body["output"]["greeting"], "Hello, Http!");
+  EXPECT_EQ(body["output"]["request_id"], "req_http_kept");
+
+  auto generated = http_->Post("/v1/controllers/Greeter:invoke", R"({"name": "x"})",
+                               "application/json");
+  ASSERT_TRUE(generated);
+  EXPECT_TRUE(generated->get_header_value("X-Request-ID").starts_with("req_"));
+}
+
+TEST_F(FarmTest, AsyncSubmitThenGetOverGrpcAndHttp) {
+  magic::v1::InvokeRequest req;
+  req.set_controller("Greeter");
+  req.set_input_json(R"({"name": "Later"})");
+  magic::v1::SubmitResponse submitted;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Submit(&ctx, req, &submitted).ok());
+  const std::string id = submitted.request_id();
+  magic::v1::Invocation inv;
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext get_ctx;
+    magic::v1::GetRequest get;
+    get.set_request_id(id);
+    ASSERT_TRUE(stub_->Get(&get_ctx, get, &inv).ok());
+    if (inv.state() == magic::v1::SUCCEEDED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(inv.state(), magic::v1::SUCCEEDED);
+  EXPECT_EQ(nlohmann::json::parse(inv.output_json())["greeting"], "Hello, Later!");
+  auto res = http_->Get("/v1/invocations/" + id);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(res->body)["state"], "SUCCEEDED");
+
+  auto http_submit = http_->Post("/v1/controllers/Greeter:submit", R"({"name": "h"})",
+                                 "application/json");
+  ASSERT_TRUE(http_submit);
+  EXPECT_EQ(http_submit->status, 202);
+  EXPECT_TRUE(nlohmann::json::parse(http_submit->body)["request_id"].get<std::string>().starts_with(
+      "req_"));
+}
+
+TEST_F(FarmTest, WatchStreamsUntilFinished) {
+  magic::v1::InvokeRequest req;
+  req.set_controller("Greeter");
+  req.set_input_json(R"({"name": "Watch"})");
+  magic::v1::SubmitResponse submitted;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Submit(&ctx, req, &submitted).ok());
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  magic::v1::GetRequest get;
+  get.set_request_id(submitted.request_id());
+  auto reader = stub_->Watch(&watch_ctx, get);
+  magic::v1::Invocation inv, last;
+  while (reader->Read(&inv)) last = inv;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last.state(), magic::v1::SUCCEEDED);
+}
+
+TEST_F(FarmTest, BadInputIsE1003WithDetails) {
+  auto res = http_->Post("/v1/controllers/Greeter:invoke", R"({"name": 5})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  nlohmann::json e = nlohmann::json::parse(res->body)["error"];
+  EXPECT_EQ(e["code"], "E1003");
+  EXPECT_EQ(e["details"]["field"], "name");
+  EXPECT_EQ(e["details"]["constraint"], "type");
+  EXPECT_FALSE(e["request_id"].get<std::string>().empty());
+}
+
+TEST_F(FarmTest, OversizeOrMalformedRequestIsE1005) {
+  auto big = http_->Post("/v1/controllers/Greeter:invoke",
+                         R"({"name": ")" + std::string(3 << 20, 'a') + R"("})", "application/json");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(nlohmann::json::parse(big->body)["error"]["code"], "E1005");
+  magic::v1::InvokeResponse response;
+  Error error;
+  grpc::Status s = Invoke("Greeter", "{not json", &response, &error);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(error.code, ErrorCode::kE1005);
+}
+
+TEST_F(FarmTest, OutputBreakingTheSchemaIsE1004) {
+  magic::v1::InvokeResponse response;
+  Error error;
+  grpc::Status s = Invoke("BadOutput", R"({"mode": "wrong_type"})", &response, &error);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(error.code, ErrorCode::kE1004);
+}
+
+TEST_F(FarmTest, UnhandledExceptionIsE3003WithTraceback) {
+  magic::v1::InvokeResponse response;
+  Error error;
+  grpc::Status s = Invoke("Crasher", R"({"mode": "divide"})", &response, &error);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(error.code, ErrorCode::kE3003);
+  EXPECT_NE(error.details.dump().find("ZeroDivisionError"), std::string::npos) << error.details;
+}
+
+TEST_F(FarmTest, TimeoutIsE3001) {
+  magic::v1::InvokeResponse response;
+  Error error;
+  grpc::Status s =
+      Invoke("Sleeper", R"({"seconds": 30, "marker": "farm-timeout"})", &response, &error);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(error.code, ErrorCode::kE3001);
+}
+
+TEST_F(FarmTest, MemoryLimitIsE3002) {
+  magic::v1::InvokeResponse response;
+  Error error;
+  grpc::Status s = Invoke("MemoryHog", R"({"megabytes": 512})", &response, &error);
+  EXPECT_EQ(error.code, ErrorCode::kE3002) << s.error_message();
+}
+
+TEST_F(FarmTest, UnknownControllerIsE4003) {
+  magic::v1::InvokeResponse response;
+  Error error;
+  grpc::Status s = Invoke("NoSuchController", "{}", &response, &error);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(error.code, ErrorCode::kE4003);
+}
+
+// Calls a unary method by name with raw protobuf bytes (no generated stub).
+grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                      const std::string& request, std::string* response) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice slice(request);
+  grpc::ByteBuffer req(&slice, 1), resp;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp,
+                 [&done](grpc::Status s) { done.set_value(s); });
+  grpc::Status s = done.get_future().get();
+  std::vector<grpc::Slice> slices;
+  if (s.ok() && resp.Dump(&slices).ok()) {
+    for (const auto& piece : slices) response->append(piece.begin(), piece.end());
+  }
+  return s;
+}
+
+TEST_F(FarmTest, HealthAndReflectionAreServed) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(farm->gateway->grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  std::string health;
+  // grpc.health.v1.HealthCheckRequest{} -> HealthCheckResponse{status: SERVING (1)}.
+  ASSERT_TRUE(RawUnary(channel, "/grpc.health.v1.Health/Check", "", &health).ok());
+  EXPECT_EQ(health, std::string("\x08\x01", 2));
+  auto res = http_->Get("/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_FALSE(res->get_header_value("X-Request-ID").empty());
+}
+
+}  // namespace
+}  // namespace magic

@@ -1,0 +1,1 @@
+"""Helpers of the Adder controller (imported from memory inside the sandbox)."""
