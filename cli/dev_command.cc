@@ -7,10 +7,12 @@
 #include "common/topics.h"
 #include "contracts/registry.h"
 #include "gateway/gateway_server.h"
+#include "gateway/store_reader.h"
 #include "scheduler/result_store.h"
 #include "worker/job_executor.h"
 #include "worker/runner_pool.h"
 #include "worker/sandbox.h"
+#include "worker/store_lookup.h"
 #include "worker/worker_service.h"
 
 #include <fmt/format.h>
@@ -23,34 +25,6 @@
 
 namespace magic::cli {
 namespace {
-
-// The result store seen as the gateway's reader and the worker's lookup.
-class StoreAdapter final : public gateway::InvocationReader, public worker::ResultLookup {
- public:
-  explicit StoreAdapter(scheduler::ResultStore& store) : store_(store) {}
-  absl::StatusOr<magic::v1::Invocation> Get(const std::string& id) override {
-    return store_.Get(id);
-  }
-  absl::StatusOr<std::set<std::string>> FindFinished(const std::vector<std::string>& ids) override {
-    auto found = store_.FindFinished(ids);
-    if (!found.ok()) return found.status();
-    return std::set<std::string>(found->begin(), found->end());
-  }
-
- private:
-  scheduler::ResultStore& store_;
-};
-
-std::vector<kafka::TopicSpec> FarmTopics() {
-  return {{.name = std::string(topics::kInvocations), .partitions = 4},
-          {.name = std::string(topics::kResults), .partitions = 4},
-          {.name = std::string(topics::kCancellations), .partitions = 1},
-          {.name = std::string(topics::kDeployments),
-           .partitions = 1,
-           .config = {{"cleanup.policy", "compact"}}},
-          {.name = std::string(topics::kAudit), .partitions = 4},
-          {.name = std::string(topics::kDlq), .partitions = 1}};
-}
 
 bool SplitHostPort(const std::string& addr, std::string& host, int& port) {
   const size_t colon = addr.rfind(':');
@@ -99,7 +73,7 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
     if (!started.ok()) return fail("embedded Kafka", started.status());
     kafka_config = embedded.Config("magic-dev");
   }
-  if (absl::Status s = kafka::EnsureTopics(kafka_config, FarmTopics()); !s.ok()) {
+  if (absl::Status s = kafka::EnsureTopics(kafka_config, topics::FarmTopicSpecs()); !s.ok()) {
     return fail("Kafka topics", s);
   }
   std::unique_ptr<pg::LocalPostgres> local_pg;
@@ -114,7 +88,8 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   if (!pool.ok()) return fail("PostgreSQL " + pg_url, pool.status());
   auto store = scheduler::MakePgResultStore(**pool);
   if (!store.ok()) return fail("result store", store.status());
-  StoreAdapter adapter(**store);
+  gateway::StoreReader reader(**store);
+  worker::StoreLookup lookup(**store);
   scheduler::ResultRecorder recorder(**store, kafka_config, {});
   if (absl::Status s = recorder.Start(); !s.ok()) return fail("result recorder", s);
 
@@ -128,13 +103,13 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   auto producer = kafka::MakeKafkaProducer(kafka_config);
   if (!producer.ok()) return fail("Kafka producer", producer.status());
   worker::WorkerService worker_service({.worker_id = NewId("wk_"), .concurrency = o.workers},
-                                       kafka_config, **producer, executor, &adapter, clock);
+                                       kafka_config, **producer, executor, &lookup, clock);
   if (absl::Status s = worker_service.Start(); !s.ok()) return fail("worker", s);
 
   prometheus::Registry metrics;
   auto gw = gateway::GatewayServer::Start(
       {.grpc_addr = o.grpc_addr, .http_host = http_host, .http_port = http_port}, **registry,
-      kafka_config, adapter, clock, &metrics);
+      kafka_config, reader, clock, &metrics);
   if (!gw.ok()) return fail("gateway", gw.status());
 
   const nlohmann::json endpoints = {

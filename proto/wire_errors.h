@@ -2,13 +2,13 @@
 // form magic.v1.Error (Kafka results, gRPC "magic-error-bin" trailers).
 #pragma once
 
-#include <string>
-
-#include <absl/status/status.h>
-
 #include "common/errors.h"
 #include "magic/v1/error.pb.h"
 #include "magic/v1/invocation.pb.h"
+
+#include <absl/status/status.h>
+
+#include <string>
 
 namespace magic {
 

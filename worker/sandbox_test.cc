@@ -366,6 +366,20 @@ TEST_F(SandboxTest, MeasureStartAndCallLatency) {
     ASSERT_EQ((*out)["request_id"], "req_" + std::to_string(i));
   }
   std::sort(warm.begin(), warm.end());
+  SandboxConfig no_cgroups;
+  no_cgroups.cgroup_mode = CgroupMode::kNone;
+  absl::StatusOr<std::unique_ptr<RunnerFactory>> plain =
+      MakeSandboxRunnerFactory(no_cgroups, RealClockInstance());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  double fresh_plain = 0;
+  for (int i = 0; i < kStarts; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<std::unique_ptr<Runner>> generic = (*plain)->StartGeneric({});
+    fresh_plain += MillisSince(start);
+    ASSERT_TRUE(generic.ok()) << generic.status();
+  }
+  std::printf("[ measure  ] fresh start without cgroups: %.1f ms mean of %d\n",
+              fresh_plain / kStarts, kStarts);
   std::printf(
       "[ measure  ] fresh interpreter start (bwrap + python + SDK): %.1f ms mean of %d\n"
       "[ measure  ] cold start on a pre-started generic runner (load): %.1f ms mean of %d\n"

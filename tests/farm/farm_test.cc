@@ -2,19 +2,6 @@
 // that scripts/services starts (Apache Kafka, PostgreSQL): gateway (gRPC and
 // HTTP) -> Kafka -> worker -> bubblewrap sandbox -> reply topic / results
 // topic -> result store. Topics and consumer groups are unique per run.
-#include <httplib.h>
-
-#include <gtest/gtest.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <nlohmann/json.hpp>
-
-#include <chrono>
-#include <future>
-#include <cstdlib>
-#include <thread>
-
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/ids.h"
@@ -22,13 +9,27 @@
 #include "common/postgres.h"
 #include "contracts/registry.h"
 #include "gateway/gateway_server.h"
+#include "gateway/store_reader.h"
 #include "magic/v1/gateway.grpc.pb.h"
 #include "proto/wire_errors.h"
 #include "scheduler/result_store.h"
 #include "worker/job_executor.h"
 #include "worker/runner_pool.h"
 #include "worker/sandbox.h"
+#include "worker/store_lookup.h"
 #include "worker/worker_service.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <httplib.h>
+#include <thread>
 
 namespace magic {
 namespace {
@@ -38,22 +39,6 @@ std::string Env(const char* name) {
   return v == nullptr ? "" : v;
 }
 
-class StoreAdapter final : public gateway::InvocationReader, public worker::ResultLookup {
- public:
-  explicit StoreAdapter(scheduler::ResultStore& store) : store_(store) {}
-  absl::StatusOr<magic::v1::Invocation> Get(const std::string& id) override {
-    return store_.Get(id);
-  }
-  absl::StatusOr<std::set<std::string>> FindFinished(const std::vector<std::string>& ids) override {
-    auto found = store_.FindFinished(ids);
-    if (!found.ok()) return found.status();
-    return std::set<std::string>(found->begin(), found->end());
-  }
-
- private:
-  scheduler::ResultStore& store_;
-};
-
 // One farm for the whole suite (starting it costs a few seconds).
 struct Farm {
   std::string run = NewId("t");
@@ -61,7 +46,8 @@ struct Farm {
   std::unique_ptr<contracts::Registry> registry;
   std::unique_ptr<pg::PgPool> pool;
   std::unique_ptr<scheduler::ResultStore> store;
-  std::unique_ptr<StoreAdapter> adapter;
+  std::unique_ptr<gateway::StoreReader> reader;
+  std::unique_ptr<worker::StoreLookup> lookup;
   std::unique_ptr<scheduler::ResultRecorder> recorder;
   std::unique_ptr<worker::RunnerFactory> factory;
   std::unique_ptr<worker::RunnerPool> runners;
@@ -80,8 +66,9 @@ struct Farm {
     kafka.brokers = Env("MAGIC_TEST_KAFKA_BROKERS");
     const std::string pg_url = Env("MAGIC_TEST_POSTGRES_URL");
     if (kafka.brokers.empty() || pg_url.empty()) {
-      error = "MAGIC_TEST_KAFKA_BROKERS / MAGIC_TEST_POSTGRES_URL are not set: run "
-              "`scripts/services start` and load its env file (scripts/test does)";
+      error =
+          "MAGIC_TEST_KAFKA_BROKERS / MAGIC_TEST_POSTGRES_URL are not set: run "
+          "`scripts/services start` and load its env file (scripts/test does)";
       return false;
     }
     Clock& clock = RealClockInstance();
@@ -100,7 +87,8 @@ struct Farm {
     auto st = scheduler::MakePgResultStore(*pool);
     if (!st.ok()) return Fail(st.status());
     store = *std::move(st);
-    adapter = std::make_unique<StoreAdapter>(*store);
+    reader = std::make_unique<gateway::StoreReader>(*store);
+    lookup = std::make_unique<worker::StoreLookup>(*store);
     recorder = std::make_unique<scheduler::ResultRecorder>(
         *store, kafka,
         scheduler::ResultRecorderOptions{.topic = results(), .group_id = "recorder." + run});
@@ -122,11 +110,11 @@ struct Farm {
                               .results_topic = results(),
                               .cancellations_topic = cancels(),
                               .concurrency = 2},
-        kafka, *producer, *executor, adapter.get(), clock);
+        kafka, *producer, *executor, lookup.get(), clock);
     if (auto s = worker->Start(); !s.ok()) return Fail(s);
     gateway::GatewayServerOptions gw{.grpc_addr = "127.0.0.1:0", .http_port = 0};
     gw.service.jobs_topic = jobs();
-    auto g = gateway::GatewayServer::Start(gw, *registry, kafka, *adapter, clock, nullptr);
+    auto g = gateway::GatewayServer::Start(gw, *registry, kafka, *reader, clock, nullptr);
     if (!g.ok()) return Fail(g.status());
     gateway = *std::move(g);
     return true;
@@ -158,9 +146,9 @@ class FarmTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_TRUE(started_) << farm->error;
-    stub_ = magic::v1::Gateway::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(farm->gateway->grpc_port()),
-        grpc::InsecureChannelCredentials()));
+    stub_ = magic::v1::Gateway::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(farm->gateway->grpc_port()),
+                            grpc::InsecureChannelCredentials()));
     http_ = std::make_unique<httplib::Client>("127.0.0.1", farm->gateway->http_port());
     http_->set_read_timeout(30, 0);
   }
@@ -218,8 +206,8 @@ TEST_F(FarmTest, SyncInvokeOverHttpKeepsRequestId) {
   EXPECT_EQ(body["output"]["greeting"], "Hello, Http!");
   EXPECT_EQ(body["output"]["request_id"], "req_http_kept");
 
-  auto generated = http_->Post("/v1/controllers/Greeter:invoke", R"({"name": "x"})",
-                               "application/json");
+  auto generated =
+      http_->Post("/v1/controllers/Greeter:invoke", R"({"name": "x"})", "application/json");
   ASSERT_TRUE(generated);
   EXPECT_TRUE(generated->get_header_value("X-Request-ID").starts_with("req_"));
 }
@@ -248,8 +236,8 @@ TEST_F(FarmTest, AsyncSubmitThenGetOverGrpcAndHttp) {
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(nlohmann::json::parse(res->body)["state"], "SUCCEEDED");
 
-  auto http_submit = http_->Post("/v1/controllers/Greeter:submit", R"({"name": "h"})",
-                                 "application/json");
+  auto http_submit =
+      http_->Post("/v1/controllers/Greeter:submit", R"({"name": "h"})", "application/json");
   ASSERT_TRUE(http_submit);
   EXPECT_EQ(http_submit->status, 202);
   EXPECT_TRUE(nlohmann::json::parse(http_submit->body)["request_id"].get<std::string>().starts_with(

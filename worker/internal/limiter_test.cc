@@ -62,7 +62,19 @@ std::string Read(const std::string& path) {
   return text.str();
 }
 
-TEST(LimiterTest, CreatesLimitsAndRemovesGroups) {
+// Tests that create real groups under a "magic-test" parent, removed after.
+class CgroupLimiterTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const char* parent : {"/sys/fs/cgroup/memory/magic-test", "/sys/fs/cgroup/cpu/magic-test",
+                               "/sys/fs/cgroup/pids/magic-test",
+                               "/sys/fs/cgroup/unified/magic-test", "/sys/fs/cgroup/magic-test"}) {
+      rmdir(parent);  // fails harmlessly where it does not exist
+    }
+  }
+};
+
+TEST_F(CgroupLimiterTest, CreatesLimitsAndRemovesGroups) {
   absl::StatusOr<std::unique_ptr<Limiter>> limiter = MakeLimiter({.parent_name = "magic-test"});
   ASSERT_TRUE(limiter.ok());
   const EnforcedLimits& enforced = (*limiter)->enforced();
@@ -94,7 +106,7 @@ TEST(LimiterTest, CreatesLimitsAndRemovesGroups) {
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
-TEST(LimiterTest, RemovesGroupsOfDeadWorkers) {
+TEST_F(CgroupLimiterTest, RemovesGroupsOfDeadWorkers) {
   absl::StatusOr<std::unique_ptr<Limiter>> limiter = MakeLimiter({.parent_name = "magic-test"});
   ASSERT_TRUE(limiter.ok());
   if ((*limiter)->enforced().memory != "cgroup-v1") GTEST_SKIP() << "cgroup v1 only";

@@ -1,0 +1,24 @@
+// Start-up configuration for the service binaries (magic-gateway,
+// magic-worker, magic-scheduler): defaults, then `--config FILE` (YAML),
+// then MAGIC_* environment variables, then `--set key=value` flags.
+//
+//   absl::StatusOr<nlohmann::json> config = LoadServiceConfig(argc, argv, environ, defaults);
+//
+// `--help` prints every key with its default and environment name and
+// returns a Status with code kCancelled (the caller exits 0).
+#pragma once
+
+#include <absl/status/statusor.h>
+#include <nlohmann/json.hpp>
+
+#include <iosfwd>
+#include <string>
+
+namespace magic {
+
+absl::StatusOr<nlohmann::json> LoadServiceConfig(int argc, const char* const* argv,
+                                                 const char* const* envp,
+                                                 const nlohmann::json& defaults,
+                                                 std::ostream& help_out);
+
+}  // namespace magic

@@ -1,0 +1,82 @@
+// magic-gateway: one gateway replica. Reads its configuration (defaults,
+// --config FILE, MAGIC_* environment, --set KEY=VALUE), connects the
+// pieces and serves until SIGINT/SIGTERM.
+#include "common/clock.h"
+#include "common/logging.h"
+#include "common/postgres.h"
+#include "common/service_config.h"
+#include "common/topics.h"
+#include "contracts/registry.h"
+#include "gateway/gateway_server.h"
+#include "gateway/store_reader.h"
+#include "scheduler/result_store.h"
+
+#include <prometheus/registry.h>
+
+#include <iostream>
+#include <signal.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace {
+
+const nlohmann::json& Defaults() {
+  static const nlohmann::json kDefaults = {
+      {"kafka", {{"brokers", "127.0.0.1:9092"}}},
+      {"postgres", {{"url", "postgresql://postgres@127.0.0.1:5432/magic"}, {"pool_size", 8}}},
+      {"controllers", {{"dir", "controllers"}}},
+      {"gateway",
+       {{"grpc_addr", "127.0.0.1:7070"},
+        {"http_host", "127.0.0.1"},
+        {"http_port", 8080},
+        {"max_input_bytes", 1 << 20}}},
+      {"log", {{"level", "info"}}}};
+  return kDefaults;
+}
+
+int Fail(const std::string& what, const absl::Status& s) {
+  std::cerr << "magic-gateway: " << what << ": " << s.message() << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto config = magic::LoadServiceConfig(argc, argv, environ, Defaults(), std::cout);
+  if (!config.ok())
+    return config.status().code() == absl::StatusCode::kCancelled ? 0
+                                                                  : Fail("config", config.status());
+  const nlohmann::json& c = *config;
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  magic::logging::Init({.component = "gateway", .level = c["log"]["level"], .file = ""});
+
+  auto registry = magic::contracts::LoadDirectoryRegistry(c["controllers"]["dir"]);
+  if (!registry.ok()) return Fail("controllers", registry.status());
+  auto pool = magic::pg::PgPool::Create(c["postgres"]["url"], c["postgres"]["pool_size"]);
+  if (!pool.ok()) return Fail("postgres", pool.status());
+  auto store = magic::scheduler::MakePgResultStore(**pool);
+  if (!store.ok()) return Fail("result store", store.status());
+  magic::gateway::StoreReader reader(**store);
+  prometheus::Registry metrics;
+  magic::gateway::GatewayServerOptions options{.grpc_addr = c["gateway"]["grpc_addr"],
+                                               .http_host = c["gateway"]["http_host"],
+                                               .http_port = c["gateway"]["http_port"]};
+  options.service.max_input_bytes = c["gateway"]["max_input_bytes"];
+  magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-gateway"};
+  if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
+      !s.ok()) {
+    return Fail("kafka topics", s);
+  }
+  auto server = magic::gateway::GatewayServer::Start(options, **registry, kafka, reader,
+                                                     magic::RealClockInstance(), &metrics);
+  if (!server.ok()) return Fail("start", server.status());
+  int signal_number = 0;
+  sigwait(&stop, &signal_number);
+  (*server)->Stop();
+  return 0;
+}

@@ -1,0 +1,60 @@
+// magic-scheduler: the result recorder (magic.results -> PostgreSQL) for
+// now; deployments, timers, retries and triggers join it with the
+// control-plane issue. Configuration: defaults, --config FILE, MAGIC_*
+// environment, --set KEY=VALUE. Runs until SIGINT/SIGTERM.
+#include "common/logging.h"
+#include "common/postgres.h"
+#include "common/service_config.h"
+#include "common/topics.h"
+#include "scheduler/result_store.h"
+
+#include <iostream>
+#include <signal.h>
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  const nlohmann::json defaults = {
+      {"kafka", {{"brokers", "127.0.0.1:9092"}}},
+      {"postgres", {{"url", "postgresql://postgres@127.0.0.1:5432/magic"}, {"pool_size", 2}}},
+      {"log", {{"level", "info"}}}};
+  auto config = magic::LoadServiceConfig(argc, argv, environ, defaults, std::cout);
+  if (!config.ok()) {
+    if (config.status().code() == absl::StatusCode::kCancelled) return 0;
+    std::cerr << "magic-scheduler: " << config.status().message() << "\n";
+    return 2;
+  }
+  const nlohmann::json& c = *config;
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  magic::logging::Init({.component = "scheduler", .level = c["log"]["level"], .file = ""});
+  auto pool = magic::pg::PgPool::Create(c["postgres"]["url"], c["postgres"]["pool_size"]);
+  if (!pool.ok()) {
+    std::cerr << "magic-scheduler: postgres: " << pool.status().message() << "\n";
+    return 2;
+  }
+  auto store = magic::scheduler::MakePgResultStore(**pool);
+  if (!store.ok()) {
+    std::cerr << "magic-scheduler: result store: " << store.status().message() << "\n";
+    return 2;
+  }
+  const magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"],
+                                        .client_id = "magic-scheduler"};
+  if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
+      !s.ok()) {
+    std::cerr << "magic-scheduler: kafka topics: " << s.message() << "\n";
+    return 2;
+  }
+  magic::scheduler::ResultRecorder recorder(**store, kafka, {});
+  if (absl::Status s = recorder.Start(); !s.ok()) {
+    std::cerr << "magic-scheduler: " << s.message() << "\n";
+    return 2;
+  }
+  int signal_number = 0;
+  sigwait(&stop, &signal_number);
+  recorder.Stop();
+  return 0;
+}

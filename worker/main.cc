@@ -1,0 +1,99 @@
+// magic-worker: one worker replica (consumer-group member). Reads its
+// configuration (defaults, --config FILE, MAGIC_* environment, --set
+// KEY=VALUE), logs which sandbox limits this host enforces, and runs jobs
+// until SIGINT/SIGTERM (then finishes what it holds and commits).
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/logging.h"
+#include "common/postgres.h"
+#include "common/service_config.h"
+#include "common/topics.h"
+#include "contracts/registry.h"
+#include "scheduler/result_store.h"
+#include "worker/job_executor.h"
+#include "worker/runner_pool.h"
+#include "worker/store_lookup.h"
+#include "worker/worker_service.h"
+
+#include <iostream>
+#include <signal.h>
+
+extern char** environ;
+
+namespace {
+
+const nlohmann::json& Defaults() {
+  static const nlohmann::json kDefaults = {
+      {"kafka", {{"brokers", "127.0.0.1:9092"}}},
+      {"postgres", {{"url", "postgresql://postgres@127.0.0.1:5432/magic"}, {"pool_size", 2}}},
+      {"controllers", {{"dir", "controllers"}}},
+      {"worker",
+       {{"id", ""},
+        {"group", "magic-workers"},
+        {"concurrency", 2},
+        {"generic_runners", 2},
+        {"memory_budget_mb", 4096}}},
+      {"log", {{"level", "info"}}}};
+  return kDefaults;
+}
+
+int Fail(const std::string& what, const absl::Status& s) {
+  std::cerr << "magic-worker: " << what << ": " << s.message() << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto config = magic::LoadServiceConfig(argc, argv, environ, Defaults(), std::cout);
+  if (!config.ok()) {
+    return config.status().code() == absl::StatusCode::kCancelled ? 0
+                                                                  : Fail("config", config.status());
+  }
+  const nlohmann::json& c = *config;
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  magic::logging::Init({.component = "worker", .level = c["log"]["level"], .file = ""});
+  magic::Clock& clock = magic::RealClockInstance();
+
+  auto registry = magic::contracts::LoadDirectoryRegistry(c["controllers"]["dir"]);
+  if (!registry.ok()) return Fail("controllers", registry.status());
+  auto pool = magic::pg::PgPool::Create(c["postgres"]["url"], c["postgres"]["pool_size"]);
+  if (!pool.ok()) return Fail("postgres", pool.status());
+  auto store = magic::scheduler::MakePgResultStore(**pool);
+  if (!store.ok()) return Fail("result store", store.status());
+  magic::worker::StoreLookup lookup(**store);
+
+  auto factory = magic::worker::MakeSandboxRunnerFactory({}, clock);
+  if (!factory.ok()) return Fail("sandbox", factory.status());
+  MAGIC_LOG(info, "sandbox limits", {{"limits", (*factory)->LimitsReport()}});
+  magic::worker::RunnerPool runners(
+      {.generic_target = c["worker"]["generic_runners"],
+       .memory_budget_bytes = c["worker"]["memory_budget_mb"].get<int64_t>() << 20},
+      **factory, clock);
+  runners.Start();
+  magic::worker::DenyAllCallHandlerFactory calls;
+  magic::worker::SandboxJobExecutor executor(**registry, runners, calls, clock);
+  magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-worker"};
+  if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
+      !s.ok()) {
+    return Fail("kafka topics", s);
+  }
+  auto producer = magic::kafka::MakeKafkaProducer(kafka);
+  if (!producer.ok()) return Fail("kafka", producer.status());
+  std::string id = c["worker"]["id"];
+  if (id.empty()) id = magic::NewId("wk_");
+  magic::worker::WorkerService service({.worker_id = id,
+                                        .group_id = c["worker"]["group"],
+                                        .concurrency = c["worker"]["concurrency"]},
+                                       kafka, **producer, executor, &lookup, clock);
+  if (absl::Status s = service.Start(); !s.ok()) return Fail("start", s);
+  int signal_number = 0;
+  sigwait(&stop, &signal_number);
+  service.Stop();
+  runners.Stop();
+  return 0;
+}
