@@ -4,6 +4,7 @@
 #include "common/kafka.h"
 #include "common/logging.h"
 #include "common/postgres.h"
+#include "common/service_config.h"
 #include "common/topics.h"
 #include "contracts/registry.h"
 #include "gateway/gateway_server.h"
@@ -37,17 +38,6 @@ bool SplitHostPort(const std::string& addr, std::string& host, int& port) {
   return true;
 }
 
-// Blocks SIGINT/SIGTERM in every thread started from here on, so that the
-// main thread can sigwait() for them.
-sigset_t BlockStopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
-
 }  // namespace
 
 int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
@@ -61,7 +51,7 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
     err << "magic dev: --http-addr must be HOST:PORT\n";
     return 2;
   }
-  const sigset_t stop_signals = BlockStopSignals();
+  StopSignals stop_signals;
   logging::Init({.component = "dev", .level = "info", .file = ""});
   auto registry = contracts::LoadDirectoryRegistry(o.controllers);
   if (!registry.ok()) return fail("controllers " + o.controllers, registry.status());
@@ -128,8 +118,7 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
       << "magic dev: ready (Ctrl-C stops)" << std::endl;
   if (!o.ready_file.empty()) std::ofstream(o.ready_file) << endpoints.dump() << "\n";
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  stop_signals.Wait();
   out << "magic dev: stopping" << std::endl;
   (*gw)->Stop();
   worker_service.Stop();

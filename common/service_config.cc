@@ -61,4 +61,25 @@ absl::StatusOr<nlohmann::json> LoadServiceConfig(int argc, const char* const* ar
   return loader.tree();
 }
 
+nlohmann::json CommonServiceDefaults(int postgres_pool_size) {
+  return {
+      {"kafka", {{"brokers", "127.0.0.1:9092"}}},
+      {"postgres",
+       {{"url", "postgresql://postgres@127.0.0.1:5432/magic"}, {"pool_size", postgres_pool_size}}},
+      {"log", {{"level", "info"}}}};
+}
+
+StopSignals::StopSignals() {
+  sigemptyset(&set_);
+  sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+}
+
+int StopSignals::Wait() {
+  int signal_number = 0;
+  sigwait(&set_, &signal_number);
+  return signal_number;
+}
+
 }  // namespace magic

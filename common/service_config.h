@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <iosfwd>
+#include <signal.h>
 #include <string>
 
 namespace magic {
@@ -20,5 +21,21 @@ absl::StatusOr<nlohmann::json> LoadServiceConfig(int argc, const char* const* ar
                                                  const char* const* envp,
                                                  const nlohmann::json& defaults,
                                                  std::ostream& help_out);
+
+// The keys every service shares: kafka.brokers, postgres.url,
+// postgres.pool_size and log.level. Components merge their own on top.
+nlohmann::json CommonServiceDefaults(int postgres_pool_size);
+
+// Blocks SIGINT and SIGTERM in the calling thread and in every thread it
+// starts afterwards (construct it first thing in main); Wait() returns the
+// signal once one arrives.
+class StopSignals {
+ public:
+  StopSignals();
+  int Wait();
+
+ private:
+  sigset_t set_;
+};
 
 }  // namespace magic

@@ -21,18 +21,14 @@ extern char** environ;
 
 namespace {
 
-const nlohmann::json& Defaults() {
-  static const nlohmann::json kDefaults = {
-      {"kafka", {{"brokers", "127.0.0.1:9092"}}},
-      {"postgres", {{"url", "postgresql://postgres@127.0.0.1:5432/magic"}, {"pool_size", 8}}},
-      {"controllers", {{"dir", "controllers"}}},
-      {"gateway",
-       {{"grpc_addr", "127.0.0.1:7070"},
-        {"http_host", "127.0.0.1"},
-        {"http_port", 8080},
-        {"max_input_bytes", 1 << 20}}},
-      {"log", {{"level", "info"}}}};
-  return kDefaults;
+nlohmann::json Defaults() {
+  nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/8);
+  d["controllers"] = {{"dir", "controllers"}};
+  d["gateway"] = {{"grpc_addr", "127.0.0.1:7070"},
+                  {"http_host", "127.0.0.1"},
+                  {"http_port", 8080},
+                  {"max_input_bytes", 1 << 20}};
+  return d;
 }
 
 int Fail(const std::string& what, const absl::Status& s) {
@@ -48,11 +44,7 @@ int main(int argc, char** argv) {
     return config.status().code() == absl::StatusCode::kCancelled ? 0
                                                                   : Fail("config", config.status());
   const nlohmann::json& c = *config;
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  magic::StopSignals stop;
   magic::logging::Init({.component = "gateway", .level = c["log"]["level"], .file = ""});
 
   auto registry = magic::contracts::LoadDirectoryRegistry(c["controllers"]["dir"]);
@@ -75,8 +67,7 @@ int main(int argc, char** argv) {
   auto server = magic::gateway::GatewayServer::Start(options, **registry, kafka, reader,
                                                      magic::RealClockInstance(), &metrics);
   if (!server.ok()) return Fail("start", server.status());
-  int signal_number = 0;
-  sigwait(&stop, &signal_number);
+  stop.Wait();
   (*server)->Stop();
   return 0;
 }

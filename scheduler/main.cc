@@ -14,10 +14,7 @@
 extern char** environ;
 
 int main(int argc, char** argv) {
-  const nlohmann::json defaults = {
-      {"kafka", {{"brokers", "127.0.0.1:9092"}}},
-      {"postgres", {{"url", "postgresql://postgres@127.0.0.1:5432/magic"}, {"pool_size", 2}}},
-      {"log", {{"level", "info"}}}};
+  const nlohmann::json defaults = magic::CommonServiceDefaults(/*postgres_pool_size=*/2);
   auto config = magic::LoadServiceConfig(argc, argv, environ, defaults, std::cout);
   if (!config.ok()) {
     if (config.status().code() == absl::StatusCode::kCancelled) return 0;
@@ -25,11 +22,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const nlohmann::json& c = *config;
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  magic::StopSignals stop;
   magic::logging::Init({.component = "scheduler", .level = c["log"]["level"], .file = ""});
   auto pool = magic::pg::PgPool::Create(c["postgres"]["url"], c["postgres"]["pool_size"]);
   if (!pool.ok()) {
@@ -53,8 +46,7 @@ int main(int argc, char** argv) {
     std::cerr << "magic-scheduler: " << s.message() << "\n";
     return 2;
   }
-  int signal_number = 0;
-  sigwait(&stop, &signal_number);
+  stop.Wait();
   recorder.Stop();
   return 0;
 }

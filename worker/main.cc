@@ -22,19 +22,15 @@ extern char** environ;
 
 namespace {
 
-const nlohmann::json& Defaults() {
-  static const nlohmann::json kDefaults = {
-      {"kafka", {{"brokers", "127.0.0.1:9092"}}},
-      {"postgres", {{"url", "postgresql://postgres@127.0.0.1:5432/magic"}, {"pool_size", 2}}},
-      {"controllers", {{"dir", "controllers"}}},
-      {"worker",
-       {{"id", ""},
-        {"group", "magic-workers"},
-        {"concurrency", 2},
-        {"generic_runners", 2},
-        {"memory_budget_mb", 4096}}},
-      {"log", {{"level", "info"}}}};
-  return kDefaults;
+nlohmann::json Defaults() {
+  nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/2);
+  d["controllers"] = {{"dir", "controllers"}};
+  d["worker"] = {{"id", ""},
+                 {"group", "magic-workers"},
+                 {"concurrency", 2},
+                 {"generic_runners", 2},
+                 {"memory_budget_mb", 4096}};
+  return d;
 }
 
 int Fail(const std::string& what, const absl::Status& s) {
@@ -51,11 +47,7 @@ int main(int argc, char** argv) {
                                                                   : Fail("config", config.status());
   }
   const nlohmann::json& c = *config;
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  magic::StopSignals stop;
   magic::logging::Init({.component = "worker", .level = c["log"]["level"], .file = ""});
   magic::Clock& clock = magic::RealClockInstance();
 
@@ -91,8 +83,7 @@ int main(int argc, char** argv) {
                                         .concurrency = c["worker"]["concurrency"]},
                                        kafka, **producer, executor, &lookup, clock);
   if (absl::Status s = service.Start(); !s.ok()) return Fail("start", s);
-  int signal_number = 0;
-  sigwait(&stop, &signal_number);
+  stop.Wait();
   service.Stop();
   runners.Stop();
   return 0;

@@ -50,7 +50,13 @@ expect 0 "spec examples validate --json" -- "$magic" validate --json examples
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["summary"]["invalid"]==0' \
   "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --json summary"; }
 
-expect 1 "broken corpus is invalid" -- "$magic" validate contracts/testdata/broken
+# Every file of the broken corpus is invalid (named NNN_*.yaml|json, so given explicitly).
+broken=(contracts/testdata/broken/*.yaml contracts/testdata/broken/*.json)
+expect 1 "broken corpus is invalid" -- "$magic" validate "${broken[@]}"
+contains "$tmp/out" "${#broken[@]} contract(s) checked: 0 valid, ${#broken[@]} invalid" \
+  "every corpus file rejected"
+expect 1 "a directory without contract files" -- "$magic" validate contracts/testdata/broken
+contains "$tmp/out" "no contract file found" "says why"
 expect 1 "missing file" -- "$magic" validate "$tmp/none.yaml"
 contains "$tmp/out" "E1001" "missing file is E1001"
 

@@ -345,6 +345,40 @@ grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::
   return s;
 }
 
+// One request, one response on a bidi stream, with raw protobuf bytes.
+class OneShotBidi final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  OneShotBidi(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+              const std::string& request)
+      : stub_(channel), slice_(request), request_(&slice_, 1) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    stub_.PrepareBidiStreamingCall(&ctx_, method, grpc::StubOptions(), this);
+    StartWrite(&request_);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnWriteDone(bool) override { StartWritesDone(); }
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      std::vector<grpc::Slice> slices;
+      if (response_.Dump(&slices).ok()) {
+        for (const auto& piece : slices) bytes_.append(piece.begin(), piece.end());
+      }
+    }
+  }
+  void OnDone(const grpc::Status& s) override { done_.set_value(s); }
+  grpc::Status Await() { return done_.get_future().get(); }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  grpc::GenericStub stub_;
+  grpc::ClientContext ctx_;
+  grpc::Slice slice_;
+  grpc::ByteBuffer request_, response_;
+  std::string bytes_;
+  std::promise<grpc::Status> done_;
+};
+
 TEST_F(FarmTest, HealthAndReflectionAreServed) {
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(farm->gateway->grpc_port()),
                                      grpc::InsecureChannelCredentials());
@@ -352,10 +386,90 @@ TEST_F(FarmTest, HealthAndReflectionAreServed) {
   // grpc.health.v1.HealthCheckRequest{} -> HealthCheckResponse{status: SERVING (1)}.
   ASSERT_TRUE(RawUnary(channel, "/grpc.health.v1.Health/Check", "", &health).ok());
   EXPECT_EQ(health, std::string("\x08\x01", 2));
+  // grpc.reflection.v1alpha.ServerReflectionRequest{list_services: ""} lists the services.
+  OneShotBidi reflection(channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                         std::string("\x3a\x00", 2));
+  ASSERT_TRUE(reflection.Await().ok());
+  EXPECT_NE(reflection.bytes().find("magic.v1.Gateway"), std::string::npos);
+  EXPECT_NE(reflection.bytes().find("grpc.health.v1.Health"), std::string::npos);
   auto res = http_->Get("/healthz");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_FALSE(res->get_header_value("X-Request-ID").empty());
+}
+
+TEST_F(FarmTest, RedeliveredJobWithARecordedResultIsNotRunAgain) {
+  magic::v1::InvokeResponse response;
+  ASSERT_TRUE(Invoke("Adder", R"({"a": 1, "b": 2})", &response).ok());
+  // The recorder writes results in batches: wait until the store has it.
+  for (int i = 0; i < 100 && !farm->store->Get(response.request_id()).ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(farm->store->Get(response.request_id())->state(), magic::v1::SUCCEEDED);
+  const worker::WorkerStats before = farm->worker->stats();
+
+  // The same job again, as Kafka redelivers it after a rebalance: enqueued
+  // before the worker got its partitions, still within its deadline.
+  auto version = farm->registry->Active("Adder");
+  ASSERT_TRUE(version.ok());
+  magic::v1::InvocationJob job;
+  job.set_request_id(response.request_id());
+  job.set_controller("Adder");
+  job.set_version((*version)->version());
+  job.set_contract_digest((*version)->digest);
+  job.set_input_json(R"({"a": 1, "b": 2})");
+  const int64_t now = RealClockInstance().NowUnixMillis();
+  job.set_enqueued_unix_ms(now - 10 * 60 * 1000);
+  job.set_deadline_unix_ms(now + 60 * 1000);
+  job.set_attempt(1);
+  const std::string value = job.SerializeAsString();
+  std::promise<absl::Status> delivered;
+  ASSERT_TRUE(farm->producer
+                  ->Produce({.topic = farm->jobs(), .key = "Adder", .value = value},
+                            [&](const kafka::DeliveryReport& r) { delivered.set_value(r.status); })
+                  .ok());
+  ASSERT_TRUE(delivered.get_future().get().ok());
+  worker::WorkerStats after = farm->worker->stats();
+  for (int i = 0; i < 250 && after.received == before.received; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    after = farm->worker->stats();
+  }
+  for (int i = 0; i < 50 && after.skipped_finished == before.skipped_finished; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    after = farm->worker->stats();
+  }
+  EXPECT_EQ(after.received, before.received + 1);
+  EXPECT_EQ(after.skipped_finished, before.skipped_finished + 1);
+  EXPECT_EQ(after.executed, before.executed);
+}
+
+TEST_F(FarmTest, JobPastItsDeadlineIsNotRunLate) {
+  auto version = farm->registry->Active("Adder");
+  ASSERT_TRUE(version.ok());
+  magic::v1::InvocationJob job;
+  job.set_request_id(NewRequestId());
+  job.set_controller("Adder");
+  job.set_version((*version)->version());
+  job.set_contract_digest((*version)->digest);
+  job.set_input_json(R"({"a": 1, "b": 2})");
+  const int64_t now = RealClockInstance().NowUnixMillis();
+  job.set_enqueued_unix_ms(now - 2000);
+  job.set_deadline_unix_ms(now - 1000);  // e.g. queued while the workers were down
+  job.set_attempt(1);
+  const worker::WorkerStats before = farm->worker->stats();
+  const std::string value = job.SerializeAsString();
+  ASSERT_TRUE(
+      farm->producer->Produce({.topic = farm->jobs(), .key = "Adder", .value = value}, {}).ok());
+  absl::StatusOr<magic::v1::Invocation> stored = absl::NotFoundError("");
+  for (int i = 0; i < 250 && !stored.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    stored = farm->store->Get(job.request_id());
+  }
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), magic::v1::FAILED);
+  EXPECT_EQ(stored->error().code(), "E3001");
+  EXPECT_EQ(farm->worker->stats().executed, before.executed);
+  EXPECT_EQ(farm->worker->stats().expired, before.expired + 1);
 }
 
 }  // namespace
