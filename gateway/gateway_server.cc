@@ -40,7 +40,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(
   auto producer = kafka::MakeKafkaProducer(producer_config);
   if (!producer.ok()) return producer.status();
   parts->producer = *std::move(producer);
-  parts->sink = std::make_unique<KafkaJobSink>(*parts->producer, svc.jobs_topic);
+  parts->sink =
+      std::make_unique<KafkaJobSink>(*parts->producer, svc.jobs_topic, svc.cancellations_topic);
   parts->router = std::make_unique<ReplyRouter>(clock, /*start_sweeper=*/true);
   parts->listener = std::make_unique<ReplyListener>(kafka, svc.reply_topic, *parts->router);
   if (absl::Status s = parts->listener->Start(); !s.ok()) return s;

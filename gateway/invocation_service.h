@@ -55,6 +55,7 @@ struct GatewayOptions {
   std::string gateway_id;   // "gw_..."
   std::string reply_topic;  // "magic.replies.<gateway_id>"
   std::string jobs_topic = "magic.invocations";
+  std::string cancellations_topic = "magic.cancellations";
   int64_t max_input_bytes = int64_t{1} << 20;     // larger inputs are E1005
   absl::Duration queue_grace = absl::Seconds(5);  // sync: waiting beyond the run timeout
   absl::Duration submit_ttl = absl::Minutes(15);  // async: dropped (E3001) if not run by then

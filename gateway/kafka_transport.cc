@@ -6,8 +6,11 @@
 
 namespace magic::gateway {
 
-KafkaJobSink::KafkaJobSink(kafka::KafkaProducer& producer, std::string jobs_topic)
-    : producer_(producer), jobs_topic_(std::move(jobs_topic)) {}
+KafkaJobSink::KafkaJobSink(kafka::KafkaProducer& producer, std::string jobs_topic,
+                           std::string cancellations_topic)
+    : producer_(producer),
+      jobs_topic_(std::move(jobs_topic)),
+      cancellations_topic_(std::move(cancellations_topic)) {}
 
 void KafkaJobSink::Send(const magic::v1::InvocationJob& job,
                         std::function<void(absl::Status)> done) {
@@ -30,7 +33,7 @@ void KafkaJobSink::Send(const magic::v1::InvocationJob& job,
 void KafkaJobSink::SendCancel(const std::string& request_id,
                               std::function<void(absl::Status)> done) {
   absl::Status queued =
-      producer_.Produce({.topic = topics::kCancellations, .key = request_id, .value = request_id},
+      producer_.Produce({.topic = cancellations_topic_, .key = request_id, .value = request_id},
                         [done](const kafka::DeliveryReport& report) { done(report.status); });
   if (!queued.ok()) done(queued);
 }

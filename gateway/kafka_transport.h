@@ -21,7 +21,8 @@ namespace magic::gateway {
 class KafkaJobSink final : public JobSink {
  public:
   // Borrows `producer`.
-  KafkaJobSink(kafka::KafkaProducer& producer, std::string jobs_topic);
+  KafkaJobSink(kafka::KafkaProducer& producer, std::string jobs_topic,
+               std::string cancellations_topic);
 
   // JobSink
   void Send(const magic::v1::InvocationJob& job, std::function<void(absl::Status)> done) override;
@@ -30,6 +31,7 @@ class KafkaJobSink final : public JobSink {
  private:
   kafka::KafkaProducer& producer_;
   const std::string jobs_topic_;
+  const std::string cancellations_topic_;
 };
 
 class ReplyListener {

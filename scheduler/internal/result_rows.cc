@@ -114,7 +114,9 @@ ResultRow ToRow(const InvocationResult& result) {
     row.created_ms = row.started_ms - result.timings().queue_us() / 1000;  // when it was queued
   }
   row.worker = result.worker_id();
-  if (row.state != "SUCCEEDED" && row.state != "FAILED") {
+  // Final states only: a worker reports SUCCEEDED, FAILED, or CANCELLED (a
+  // job it skipped or killed on a cancellation).
+  if (row.state != "SUCCEEDED" && row.state != "FAILED" && row.state != "CANCELLED") {
     row.error = ErrorToJson(
         StoreError(row.request_id, fmt::format("result arrived with state {}", row.state)));
     row.state = "FAILED";

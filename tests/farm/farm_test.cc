@@ -114,6 +114,7 @@ struct Farm {
     if (auto s = worker->Start(); !s.ok()) return Fail(s);
     gateway::GatewayServerOptions gw{.grpc_addr = "127.0.0.1:0", .http_port = 0};
     gw.service.jobs_topic = jobs();
+    gw.service.cancellations_topic = cancels();
     auto g = gateway::GatewayServer::Start(gw, *registry, kafka, *reader, clock, nullptr);
     if (!g.ok()) return Fail(g.status());
     gateway = *std::move(g);
@@ -470,6 +471,33 @@ TEST_F(FarmTest, JobPastItsDeadlineIsNotRunLate) {
   EXPECT_EQ(stored->error().code(), "E3001");
   EXPECT_EQ(farm->worker->stats().executed, before.executed);
   EXPECT_EQ(farm->worker->stats().expired, before.expired + 1);
+}
+
+TEST_F(FarmTest, CancelKillsARunningJob) {
+  magic::v1::InvokeRequest req;
+  req.set_controller("Sleeper");
+  req.set_input_json(R"({"seconds": 30, "marker": "farm-cancel"})");
+  magic::v1::SubmitResponse submitted;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Submit(&ctx, req, &submitted).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it start (1 s timeout)
+  magic::v1::CancelRequest cancel;
+  cancel.set_request_id(submitted.request_id());
+  magic::v1::Invocation answer;
+  grpc::ClientContext cancel_ctx;
+  ASSERT_TRUE(stub_->Cancel(&cancel_ctx, cancel, &answer).ok());
+  EXPECT_EQ(answer.state(), magic::v1::CANCELLED);
+  absl::StatusOr<magic::v1::Invocation> stored = absl::NotFoundError("");
+  for (int i = 0; i < 250; ++i) {
+    stored = farm->store->Get(submitted.request_id());
+    if (stored.ok() && stored->state() != magic::v1::QUEUED &&
+        stored->state() != magic::v1::RUNNING) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), magic::v1::CANCELLED) << stored->error().code();
 }
 
 }  // namespace
