@@ -4,6 +4,7 @@
 //   build/bin/schema_bench --benchmark_min_time=1
 #include "common/errors.h"
 #include "contracts/schema.h"
+#include "contracts/testing/examples.h"
 
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
@@ -13,35 +14,8 @@ namespace {
 
 using nlohmann::json;
 
-const json& InvoiceSyncInput() {
-  static const auto* const kSchema = new json(json::parse(R"({
-    "type": "object",
-    "required": ["customer_id", "invoice_data"],
-    "properties": {
-      "customer_id": {"type": "string", "format": "uuid"},
-      "invoice_data": {
-        "type": "object",
-        "required": ["amount", "currency", "line_items"],
-        "properties": {
-          "amount": {"type": "integer", "minimum": 0},
-          "currency": {"type": "string", "enum": ["USD", "EUR", "GBP"]},
-          "line_items": {
-            "type": "array", "minItems": 1,
-            "items": {
-              "type": "object",
-              "required": ["description", "amount"],
-              "properties": {
-                "description": {"type": "string", "maxLength": 200},
-                "amount": {"type": "integer"}
-              }
-            }
-          }
-        }
-      }
-    }
-  })"));
-  return *kSchema;
-}
+// The spec's InvoiceSync input schema, from examples/invoice_sync.
+const json& InvoiceSyncInput() { return contracts::testing::InvoiceSyncInputSchema(); }
 
 json ValidInput() {
   return json::parse(R"({

@@ -74,13 +74,11 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
     local_pg = *std::move(started);
     pg_url = local_pg->url();
   }
-  auto pool = pg::PgPool::Create(pg_url, 4);
-  if (!pool.ok()) return fail("PostgreSQL " + pg_url, pool.status());
-  auto store = scheduler::MakePgResultStore(**pool);
-  if (!store.ok()) return fail("result store", store.status());
-  gateway::StoreReader reader(**store);
-  worker::StoreLookup lookup(**store);
-  scheduler::ResultRecorder recorder(**store, kafka_config, {});
+  auto store = scheduler::OpenPgResultStore(pg_url, 4);
+  if (!store.ok()) return fail("result store at " + pg_url, store.status());
+  gateway::StoreReader reader(*store->store);
+  worker::StoreLookup lookup(*store->store);
+  scheduler::ResultRecorder recorder(*store->store, kafka_config, {});
   if (absl::Status s = recorder.Start(); !s.ok()) return fail("result recorder", s);
 
   Clock& clock = RealClockInstance();

@@ -4,6 +4,7 @@
 
 #include "common/errors.h"
 #include "contracts/contract.h"
+#include "contracts/testing/examples.h"
 
 #include <absl/status/status.h>
 #include <gmock/gmock.h>
@@ -36,36 +37,8 @@ const json& CustomerLookupInput() {
   return *kSchema;
 }
 
-// The spec's InvoiceSync input schema.
-const json& InvoiceSyncInput() {
-  static const auto* const kSchema = new json(json::parse(R"({
-    "type": "object",
-    "required": ["customer_id", "invoice_data"],
-    "properties": {
-      "customer_id": {"type": "string", "format": "uuid"},
-      "invoice_data": {
-        "type": "object",
-        "required": ["amount", "currency", "line_items"],
-        "properties": {
-          "amount": {"type": "integer", "minimum": 0},
-          "currency": {"type": "string", "enum": ["USD", "EUR", "GBP"]},
-          "line_items": {
-            "type": "array", "minItems": 1,
-            "items": {
-              "type": "object",
-              "required": ["description", "amount"],
-              "properties": {
-                "description": {"type": "string", "maxLength": 200},
-                "amount": {"type": "integer"}
-              }
-            }
-          }
-        }
-      }
-    }
-  })"));
-  return *kSchema;
-}
+// The spec's InvoiceSync input schema, from examples/invoice_sync.
+const json& InvoiceSyncInput() { return contracts::testing::InvoiceSyncInputSchema(); }
 
 json ValidInvoice() {
   return json::parse(R"({

@@ -49,11 +49,10 @@ int main(int argc, char** argv) {
 
   auto registry = magic::contracts::LoadDirectoryRegistry(c["controllers"]["dir"]);
   if (!registry.ok()) return Fail("controllers", registry.status());
-  auto pool = magic::pg::PgPool::Create(c["postgres"]["url"], c["postgres"]["pool_size"]);
-  if (!pool.ok()) return Fail("postgres", pool.status());
-  auto store = magic::scheduler::MakePgResultStore(**pool);
+  auto store =
+      magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
   if (!store.ok()) return Fail("result store", store.status());
-  magic::gateway::StoreReader reader(**store);
+  magic::gateway::StoreReader reader(*store->store);
   prometheus::Registry metrics;
   magic::gateway::GatewayServerOptions options{.grpc_addr = c["gateway"]["grpc_addr"],
                                                .http_host = c["gateway"]["http_host"],

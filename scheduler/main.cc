@@ -24,12 +24,8 @@ int main(int argc, char** argv) {
   const nlohmann::json& c = *config;
   magic::StopSignals stop;
   magic::logging::Init({.component = "scheduler", .level = c["log"]["level"], .file = ""});
-  auto pool = magic::pg::PgPool::Create(c["postgres"]["url"], c["postgres"]["pool_size"]);
-  if (!pool.ok()) {
-    std::cerr << "magic-scheduler: postgres: " << pool.status().message() << "\n";
-    return 2;
-  }
-  auto store = magic::scheduler::MakePgResultStore(**pool);
+  auto store =
+      magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
   if (!store.ok()) {
     std::cerr << "magic-scheduler: result store: " << store.status().message() << "\n";
     return 2;
@@ -41,7 +37,7 @@ int main(int argc, char** argv) {
     std::cerr << "magic-scheduler: kafka topics: " << s.message() << "\n";
     return 2;
   }
-  magic::scheduler::ResultRecorder recorder(**store, kafka, {});
+  magic::scheduler::ResultRecorder recorder(*store->store, kafka, {});
   if (absl::Status s = recorder.Start(); !s.ok()) {
     std::cerr << "magic-scheduler: " << s.message() << "\n";
     return 2;

@@ -63,6 +63,16 @@ class ResultStore {
 // outlive the store.
 absl::StatusOr<std::unique_ptr<ResultStore>> MakePgResultStore(pg::PgPool& pool);
 
+// A store together with the connection pool it owns (the pool outlives the
+// store: members are destroyed in reverse order).
+struct PgResultStoreHandle {
+  std::unique_ptr<pg::PgPool> pool;
+  std::unique_ptr<ResultStore> store;
+};
+// Connects a pool of `pool_size` to `url` and makes the (migrated) store:
+// what every service binary does at start.
+absl::StatusOr<PgResultStoreHandle> OpenPgResultStore(const std::string& url, int pool_size);
+
 // The schema migration alone: CREATE SCHEMA/TABLE/INDEX IF NOT EXISTS under
 // an advisory lock, so replicas starting together do not race.
 absl::Status MigrateResultStore(pg::PgPool& pool);

@@ -53,11 +53,10 @@ int main(int argc, char** argv) {
 
   auto registry = magic::contracts::LoadDirectoryRegistry(c["controllers"]["dir"]);
   if (!registry.ok()) return Fail("controllers", registry.status());
-  auto pool = magic::pg::PgPool::Create(c["postgres"]["url"], c["postgres"]["pool_size"]);
-  if (!pool.ok()) return Fail("postgres", pool.status());
-  auto store = magic::scheduler::MakePgResultStore(**pool);
+  auto store =
+      magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
   if (!store.ok()) return Fail("result store", store.status());
-  magic::worker::StoreLookup lookup(**store);
+  magic::worker::StoreLookup lookup(*store->store);
 
   auto factory = magic::worker::MakeSandboxRunnerFactory({}, clock);
   if (!factory.ok()) return Fail("sandbox", factory.status());

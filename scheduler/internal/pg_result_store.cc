@@ -232,4 +232,11 @@ absl::StatusOr<std::unique_ptr<ResultStore>> MakePgResultStore(pg::PgPool& pool)
   return std::make_unique<internal::PgResultStore>(pool);
 }
 
+absl::StatusOr<PgResultStoreHandle> OpenPgResultStore(const std::string& url, int pool_size) {
+  PgResultStoreHandle handle;
+  MAGIC_ASSIGN_OR_RETURN(handle.pool, pg::PgPool::Create(url, pool_size));
+  MAGIC_ASSIGN_OR_RETURN(handle.store, MakePgResultStore(*handle.pool));
+  return handle;
+}
+
 }  // namespace magic::scheduler
