@@ -3,11 +3,11 @@
 // set by CMake for the targets that include this header.
 #pragma once
 
-#include <string>
+#include "contracts/loader.h"
 
 #include <nlohmann/json.hpp>
 
-#include "contracts/loader.h"
+#include <string>
 
 namespace magic::contracts::testing {
 
@@ -15,8 +15,8 @@ namespace magic::contracts::testing {
 // Aborts if it does not load: the example itself is covered by its tests.
 inline const Contract& InvoiceSyncContract() {
   static const Contract* const kContract = [] {
-    CheckResult r =
-        LoadContract(std::string(MAGIC_SOURCE_DIR) + "/examples/invoice_sync/invoice_sync.contract.yaml");
+    CheckResult r = LoadContract(std::string(MAGIC_SOURCE_DIR) +
+                                 "/examples/invoice_sync/invoice_sync.contract.yaml");
     if (!r.contract) __builtin_trap();
     return new Contract(*std::move(r.contract));
   }();

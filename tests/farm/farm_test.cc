@@ -475,12 +475,12 @@ TEST_F(FarmTest, JobPastItsDeadlineIsNotRunLate) {
 
 TEST_F(FarmTest, CancelKillsARunningJob) {
   magic::v1::InvokeRequest req;
-  req.set_controller("Sleeper");
-  req.set_input_json(R"({"seconds": 30, "marker": "farm-cancel"})");
+  req.set_controller("LongSleeper");  // 30 s timeout: the cancel, not the timeout, ends it
+  req.set_input_json(R"({"seconds": 20, "marker": "farm-cancel"})");
   magic::v1::SubmitResponse submitted;
   grpc::ClientContext ctx;
   ASSERT_TRUE(stub_->Submit(&ctx, req, &submitted).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it start (1 s timeout)
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let it start
   magic::v1::CancelRequest cancel;
   cancel.set_request_id(submitted.request_id());
   magic::v1::Invocation answer;
