@@ -58,6 +58,7 @@ absl::Status InvocationService::Prepare(const InvokeCall& call, bool sync,
   job.set_deadline_unix_ms(absl::ToUnixMillis(now + ttl));
   job.set_attempt(1);
   job.set_idempotency_key(call.idempotency_key);
+  if (options_.grant_signer != nullptr) job.set_grant(options_.grant_signer->Sign(job, now));
   return absl::OkStatus();
 }
 

@@ -14,6 +14,7 @@
 // all of it must outlive the service.
 #pragma once
 
+#include "broker/grant.h"
 #include "common/clock.h"
 #include "contracts/registry.h"
 #include "gateway/reply_router.h"
@@ -59,6 +60,9 @@ struct GatewayOptions {
   int64_t max_input_bytes = int64_t{1} << 20;     // larger inputs are E1005
   absl::Duration queue_grace = absl::Seconds(5);  // sync: waiting beyond the run timeout
   absl::Duration submit_ttl = absl::Minutes(15);  // async: dropped (E3001) if not run by then
+  // Signs each job's grant (not owned; must outlive the service). Null: jobs
+  // carry no grant and the broker refuses their capability calls (E2005).
+  const broker::GrantSigner* grant_signer = nullptr;
 };
 
 struct InvokeCall {

@@ -14,6 +14,7 @@
 #include <prometheus/registry.h>
 
 #include <iostream>
+#include <optional>
 #include <signal.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ nlohmann::json Defaults() {
                   {"http_host", "127.0.0.1"},
                   {"http_port", 8080},
                   {"max_input_bytes", 1 << 20}};
+  // The Ed25519 seed that signs each job's grant (broker/grant.h). Empty:
+  // jobs carry no grant and every capability call is refused (E2005).
+  d["grant"] = {{"signing_key_file", ""}};
   return d;
 }
 
@@ -58,6 +62,15 @@ int main(int argc, char** argv) {
                                                .http_host = c["gateway"]["http_host"],
                                                .http_port = c["gateway"]["http_port"]};
   options.service.max_input_bytes = c["gateway"]["max_input_bytes"];
+  std::optional<magic::broker::GrantSigner> signer;
+  if (const std::string key_file = c["grant"]["signing_key_file"]; !key_file.empty()) {
+    auto loaded = magic::broker::GrantSigner::FromSecretKeyFile(key_file);
+    if (!loaded.ok()) return Fail("grant signing key", loaded.status());
+    signer.emplace(*std::move(loaded));
+    options.service.grant_signer = &*signer;
+  } else {
+    MAGIC_LOG(warn, "no grant.signing_key_file: capability calls of every job will be refused");
+  }
   magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-gateway"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
       !s.ok()) {

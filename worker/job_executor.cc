@@ -121,6 +121,7 @@ magic::v1::InvocationResult SandboxJobExecutor::Execute(const magic::v1::Invocat
       *lease->runner, *v.compiled,
       {.request_id = job.request_id(), .input = std::move(input), .timeout = timeout}, hooks);
   result.mutable_timings()->set_exec_us(MicrosSince(acquired, clock_.Now()));
+  result.mutable_timings()->set_capability_us(absl::ToInt64Microseconds(calls->TimeSpent()));
   bool was_cancelled = false;
   {
     std::lock_guard<std::mutex> lock(mu_);

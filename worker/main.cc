@@ -10,10 +10,13 @@
 #include "common/topics.h"
 #include "contracts/registry.h"
 #include "scheduler/result_store.h"
+#include "worker/broker_relay.h"
 #include "worker/job_executor.h"
 #include "worker/runner_pool.h"
 #include "worker/store_lookup.h"
 #include "worker/worker_service.h"
+
+#include <grpcpp/grpcpp.h>
 
 #include <iostream>
 #include <signal.h>
@@ -30,6 +33,8 @@ nlohmann::json Defaults() {
                  {"concurrency", 2},
                  {"generic_runners", 2},
                  {"memory_budget_mb", 4096}};
+  // Where capability calls are relayed (magic-broker's gRPC address).
+  d["broker"] = {{"addr", "127.0.0.1:7071"}};
   return d;
 }
 
@@ -66,7 +71,12 @@ int main(int argc, char** argv) {
        .memory_budget_bytes = c["worker"]["memory_budget_mb"].get<int64_t>() << 20},
       **factory, clock);
   runners.Start();
-  magic::worker::DenyAllCallHandlerFactory calls;
+  std::string id = c["worker"]["id"];
+  if (id.empty()) id = magic::NewId("wk_");
+  magic::worker::BrokerCallHandlerFactory calls(
+      magic::v1::Broker::NewStub(grpc::CreateChannel(c["broker"]["addr"].get<std::string>(),
+                                                     grpc::InsecureChannelCredentials())),
+      id, clock);
   magic::worker::SandboxJobExecutor executor(**registry, runners, calls, clock);
   magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-worker"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
@@ -75,8 +85,6 @@ int main(int argc, char** argv) {
   }
   auto producer = magic::kafka::MakeKafkaProducer(kafka);
   if (!producer.ok()) return Fail("kafka", producer.status());
-  std::string id = c["worker"]["id"];
-  if (id.empty()) id = magic::NewId("wk_");
   magic::worker::WorkerService service({.worker_id = id,
                                         .group_id = c["worker"]["group"],
                                         .concurrency = c["worker"]["concurrency"]},

@@ -117,7 +117,7 @@ struct CapabilityCall {
   std::string request_id;
   std::string capability;  // the SDK attribute: db, http, secrets, cache, queue, fs
   std::string op;          // query_one, post, get, ...
-  nlohmann::json args = nlohmann::json::object();  // {"args": [...], "kwargs": {...}}
+  nlohmann::json args = nlohmann::json::object();  // named arguments: {"table": ..., ...}
 };
 
 // Answers the controller's capability calls (the broker implements it).
@@ -128,6 +128,8 @@ class CallHandler {
   // The JSON result, or an error Status with an E-code (E2xxx), which the
   // controller sees raised as the matching magic exception.
   virtual absl::StatusOr<nlohmann::json> Call(const CapabilityCall& call) = 0;
+  // Time spent inside Call() so far (Timings.capability_us).
+  virtual absl::Duration TimeSpent() const { return absl::ZeroDuration(); }
 };
 
 // Every call fails with E2001 "capability broker not available yet".

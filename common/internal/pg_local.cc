@@ -2,6 +2,7 @@
 // setpriv(1) (util-linux) so that the uid switch to `postgres` and the
 // parent-death signal happen in the child, not in this (threaded) process.
 #include "common/absl_compat.h"
+#include "common/internal/child_process.h"
 #include "common/logging.h"
 #include "common/postgres.h"
 #include "common/status_macros.h"
@@ -32,13 +33,9 @@
 namespace magic::pg {
 namespace {
 
-constexpr const char* kSetpriv = "/usr/bin/setpriv";
 constexpr std::chrono::milliseconds kStopTimeout{10000};
 
-struct RunAs {
-  uid_t uid;
-  gid_t gid;
-};
+using ::magic::internal::RunAs;
 
 // The `postgres` account when we are root (PostgreSQL refuses to run as
 // root); nullopt otherwise (run as ourselves).
@@ -51,7 +48,7 @@ absl::StatusOr<std::optional<RunAs>> ResolveUser() {
     return absl::FailedPreconditionError(
         "local postgres: running as root but there is no `postgres` user (install postgresql)");
   }
-  return std::optional<RunAs>(RunAs{pw.pw_uid, pw.pw_gid});
+  return std::optional<RunAs>(RunAs{pw.pw_uid, pw.pw_gid, "postgres"});
 }
 
 absl::StatusOr<std::string> MakeDir(const std::string& parent, const std::optional<RunAs>& user) {
@@ -67,58 +64,10 @@ absl::StatusOr<std::string> MakeDir(const std::string& parent, const std::option
   return path;
 }
 
-// A port nobody listens on now (the kernel's pick for 127.0.0.1:0).
-absl::StatusOr<int> FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::UnavailableError("local postgres: socket()");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  auto* sa = reinterpret_cast<sockaddr*>(&addr);  // NOLINT: the sockets API
-  const bool ok = bind(fd, sa, sizeof(addr)) == 0 && getsockname(fd, sa, &len) == 0;
-  close(fd);
-  if (!ok) return absl::UnavailableError("local postgres: no free port");
-  return ntohs(addr.sin_port);
-}
-
-// Starts `argv` (through setpriv) with stdout+stderr appended to `log`.
-absl::StatusOr<pid_t> Spawn(std::vector<std::string> argv, const std::optional<RunAs>& user,
+// Postgres children get SIGINT (fast shutdown) when the starting thread dies.
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::optional<RunAs>& user,
                             const std::string& log) {
-  std::vector<std::string> full = {kSetpriv, "--pdeathsig", "INT"};
-  if (user) {
-    full.insert(full.end(), {"--reuid=postgres", "--regid=postgres", "--init-groups"});
-  }
-  full.emplace_back("--");
-  full.insert(full.end(), argv.begin(), argv.end());
-  std::vector<char*> args;
-  for (std::string& a : full) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::array<std::string, 3> env_strings = {"PATH=/usr/bin:/bin", "LC_ALL=C", "LANG=C"};
-  std::array<char*, 4> env = {env_strings[0].data(), env_strings[1].data(), env_strings[2].data(),
-                              nullptr};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawn_file_actions_addchdir_np(&actions, "/");
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, kSetpriv, &actions, nullptr, args.data(), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    return absl::UnavailableError(
-        fmt::format("local postgres: spawn {}: {}", argv[0], std::strerror(rc)));
-  }
-  return pid;
-}
-
-std::string Tail(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  return text.size() > 800 ? text.substr(text.size() - 800) : text;
+  return ::magic::internal::SpawnChild(argv, user, log, SIGINT);
 }
 
 absl::Status RunInitdb(const LocalPostgresOptions& options, const std::string& dir,
@@ -130,7 +79,8 @@ absl::Status RunInitdb(const LocalPostgresOptions& options, const std::string& d
                                user, log));
   int status = 0;
   if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(fmt::format("local postgres: initdb failed: {}", Tail(log)));
+    return absl::InternalError(
+        fmt::format("local postgres: initdb failed: {}", ::magic::internal::TailOfFile(log)));
   }
   return absl::OkStatus();
 }
@@ -151,7 +101,8 @@ absl::Status WaitReady(pid_t pid, int port, const std::string& log,
   while (true) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
-      return absl::UnavailableError(fmt::format("local postgres exited: {}", Tail(log)));
+      return absl::UnavailableError(
+          fmt::format("local postgres exited: {}", ::magic::internal::TailOfFile(log)));
     }
     try {
       pqxx::connection conn(url);
@@ -178,21 +129,6 @@ absl::Status CreateDatabase(int port, const std::string& database) {
   }
 }
 
-// SIGINT (fast shutdown), then SIGKILL after kStopTimeout.
-void StopProcess(pid_t pid) {
-  kill(pid, SIGINT);
-  const auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgresOptions options) {
@@ -203,11 +139,11 @@ absl::StatusOr<std::unique_ptr<LocalPostgres>> LocalPostgres::Start(LocalPostgre
   MAGIC_RETURN_IF_ERROR(RunInitdb(options, pg->dir_, user));
   absl::Status ready;
   for (int attempt = 0; attempt < 3; ++attempt) {  // another process may take the port first
-    MAGIC_ASSIGN_OR_RETURN(pg->port_, FreePort());
+    MAGIC_ASSIGN_OR_RETURN(pg->port_, ::magic::internal::FreeLoopbackPort());
     MAGIC_ASSIGN_OR_RETURN(pg->pid_, SpawnServer(options, pg->dir_, pg->port_, user));
     ready = WaitReady(pg->pid_, pg->port_, pg->dir_ + "/postgres.log", deadline);
     if (ready.ok()) break;
-    StopProcess(pg->pid_);
+    ::magic::internal::StopChild(pg->pid_, SIGINT, kStopTimeout);
     pg->pid_ = -1;
   }
   MAGIC_RETURN_IF_ERROR(ready);
@@ -223,7 +159,7 @@ LocalPostgres::~LocalPostgres() {
 }
 
 absl::Status LocalPostgres::Stop() {
-  if (pid_ > 0) StopProcess(pid_);
+  if (pid_ > 0) ::magic::internal::StopChild(pid_, SIGINT, kStopTimeout);
   pid_ = -1;
   if (dir_.empty()) return absl::OkStatus();
   std::error_code ec;
