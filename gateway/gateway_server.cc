@@ -5,6 +5,7 @@
 #include "common/topics.h"
 #include "gateway/grpc_service.h"
 #include "gateway/kafka_transport.h"
+#include "proto/grpc_server.h"
 
 #include <fmt/format.h>
 
@@ -49,7 +50,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(
                                                        reader, clock);
   parts->grpc_service = std::make_unique<GatewayGrpcService>(*parts->service);
   parts->grpc_server =
-      StartGrpcServer(options.grpc_addr, {parts->grpc_service.get()}, &server->grpc_port_);
+      magic::StartGrpcServer(options.grpc_addr, {parts->grpc_service.get()}, &server->grpc_port_);
   if (!parts->grpc_server || server->grpc_port_ == 0) {
     return absl::UnavailableError(fmt::format("cannot serve gRPC on {}", options.grpc_addr));
   }

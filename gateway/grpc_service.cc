@@ -4,9 +4,6 @@
 #include "common/ids.h"
 #include "proto/wire_errors.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -200,21 +197,6 @@ grpc::ServerUnaryReactor* GatewayGrpcService::Cancel(grpc::CallbackServerContext
   if (r.ok()) *response = *std::move(r);
   reactor->Finish(ToGrpcStatus(r.status(), request->request_id(), *context));
   return reactor;
-}
-
-std::unique_ptr<grpc::Server> StartGrpcServer(const std::string& address,
-                                              std::vector<grpc::Service*> services,
-                                              int* bound_port) {
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), bound_port);
-  for (grpc::Service* s : services) builder.RegisterService(s);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server) {
-    server->GetHealthCheckService()->SetServingStatus(true);
-  }
-  return server;
 }
 
 }  // namespace magic::gateway

@@ -52,11 +52,4 @@ class GatewayGrpcService final : public magic::v1::Gateway::CallbackService {
   std::unique_ptr<WatchHub> hub_;
 };
 
-// Builds and starts a gRPC server on `address` ("127.0.0.1:0" picks a free
-// port; the chosen one is written to `*bound_port`) with the gateway
-// service, server reflection and grpc.health.v1.
-std::unique_ptr<grpc::Server> StartGrpcServer(const std::string& address,
-                                              std::vector<grpc::Service*> services,
-                                              int* bound_port);
-
 }  // namespace magic::gateway
