@@ -204,13 +204,6 @@ class PolicyReader {
                                  Bytes(value["max_message_bytes"], at + "/max_message_bytes"));
         }
       }
-      if (key == "fs") {
-        MAGIC_RETURN_IF_ERROR(Object(value, at, {"max_size"}));
-        if (value.contains("max_size")) {
-          MAGIC_ASSIGN_OR_RETURN(policy.fs.max_size_bytes,
-                                 Bytes(value["max_size"], at + "/max_size"));
-        }
-      }
     }
     return absl::OkStatus();
   }
@@ -268,7 +261,7 @@ absl::StatusOr<Policy> ParsePolicy(std::string_view text) {
   PolicyReader reader(doc);
   const json& root = doc.root;
   MAGIC_RETURN_IF_ERROR(reader.Object(
-      root, "", {"environment", "deny", "rate_limits", "http", "db", "cache", "queue", "fs"}));
+      root, "", {"environment", "deny", "rate_limits", "http", "db", "cache", "queue"}));
   Environment environment = Environment::kProduction;
   if (root.contains("environment")) {
     MAGIC_ASSIGN_OR_RETURN(std::string name, reader.String(root["environment"], "/environment"));

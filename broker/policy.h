@@ -24,7 +24,6 @@
 //   db: {schema: app, max_rows: 1000, statement_timeout: 5s}
 //   cache: {max_ttl: 86400, max_value_bytes: 1Mi, namespace: ""}
 //   queue: {topic_prefix: "magic.queue.", max_message_bytes: 1Mi}
-//   fs: {max_size: 256Mi}
 //
 // Unknown keys and bad values are E1005 errors naming the key. Immutable
 // after loading: thread-safe.
@@ -84,10 +83,6 @@ struct QueuePolicy {
   int64_t max_message_bytes = int64_t{1} << 20;
 };
 
-struct FsPolicy {
-  int64_t max_size_bytes = int64_t{256} << 20;  // cap over fs:temp max_size
-};
-
 struct Policy {
   Environment environment = Environment::kProduction;
   std::set<contracts::CapabilityKind> denied;
@@ -96,7 +91,6 @@ struct Policy {
   DbPolicy db;
   CachePolicy cache;
   QueuePolicy queue;
-  FsPolicy fs;
 
   bool Denies(contracts::CapabilityKind kind) const { return denied.contains(kind); }
 
