@@ -19,7 +19,7 @@
 //     connect_to: {}                 # "host:port" -> "ip:port" (tests, dev)
 //     ca_file: ""                    # extra CA bundle (PEM)
 //     max_request_bytes: 1Mi
-//     max_response_bytes: 10Mi
+//     max_response_bytes: 4Mi
 //     max_redirects: 5
 //   db: {schema: app, max_rows: 1000, statement_timeout: 5s}
 //   cache: {max_ttl: 86400, max_value_bytes: 1Mi, namespace: ""}
@@ -62,7 +62,7 @@ struct HttpPolicy {
   std::map<std::string, std::string> connect_to;
   std::string ca_file;
   int64_t max_request_bytes = int64_t{1} << 20;
-  int64_t max_response_bytes = int64_t{10} << 20;
+  int64_t max_response_bytes = int64_t{4} << 20;  // body + parsed json must fit a 16 MiB frame
   int max_redirects = 5;
 };
 
