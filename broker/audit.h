@@ -80,7 +80,8 @@ struct AuditLogOptions {
 // advisory lock so that several broker replicas extend one chain. While
 // PostgreSQL is down the writer retries with backoff and keeps the backlog.
 // `producer` may be null (no topic); it must outlive the log. `pool` too.
-absl::StatusOr<std::unique_ptr<AuditSink>> MakeAuditLog(pg::PgPool& pool, kafka::KafkaProducer* producer,
+absl::StatusOr<std::unique_ptr<AuditSink>> MakeAuditLog(pg::PgPool& pool,
+                                                        kafka::KafkaProducer* producer,
                                                         AuditLogOptions options);
 
 // Creates schema, table, indexes and the append-only trigger if missing.

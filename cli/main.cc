@@ -1,8 +1,10 @@
 // magic: the command-line front of the farm. This binary only parses
 // arguments and dispatches to cli/commands.h.
+#include "cli/audit_command.h"
 #include "cli/commands.h"
 #include "cli/farm_commands.h"
 #include "cli/run_command.h"
+#include "cli/secrets_command.h"
 
 #include <CLI/CLI.hpp>
 
@@ -90,6 +92,12 @@ int main(int argc, char** argv) {
   status_cmd->add_flag("--watch", status.watch, "Stream changes until it finishes");
   status_cmd->add_option("--addr", status.addr, "Gateway gRPC address (default $MAGIC_ADDR)");
 
+  magic::cli::AuditOptions audit;
+  CLI::App* audit_cmd = magic::cli::AddAuditCommand(app, audit);
+
+  magic::cli::SecretsOptions secrets;
+  CLI::App* secrets_cmd = magic::cli::AddSecretsCommand(app, secrets);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -115,6 +123,10 @@ int main(int argc, char** argv) {
   }
   if (invoke_cmd->parsed()) return magic::cli::RunInvoke(invoke, std::cin, std::cout, std::cerr);
   if (status_cmd->parsed()) return magic::cli::RunStatus(status, std::cout, std::cerr);
+  if (audit_cmd->parsed()) return magic::cli::RunAudit(audit, std::cout, std::cerr);
+  if (secrets_cmd->parsed()) {
+    return magic::cli::RunSecrets(secrets, std::cin, std::cout, std::cerr);
+  }
   std::cerr << app.help();
   return magic::cli::kExitUsage;
 }
