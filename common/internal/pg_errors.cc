@@ -57,6 +57,9 @@ absl::Status StatusFromPgError(const std::exception_ptr& error) {
     return absl::AbortedError(fmt::format("postgres 40P01: {}", Trimmed(e.what())));
   } catch (const pqxx::transaction_rollback& e) {
     return absl::AbortedError(fmt::format("postgres 40: {}", Trimmed(e.what())));
+  } catch (const pqxx::insufficient_privilege& e) {
+    // libpqxx 6.4 builds this one without its SQLSTATE (42501).
+    return absl::PermissionDeniedError(fmt::format("postgres 42501: {}", Trimmed(e.what())));
   } catch (const pqxx::sql_error& e) {
     return FromSqlError(e);
   } catch (const pqxx::conversion_error& e) {
