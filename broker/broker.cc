@@ -220,8 +220,7 @@ magic::v1::CallReply Broker::Call(const magic::v1::CallRequest& request) {
   if (result.ok()) {
     reply.set_result_json(result->dump(-1, ' ', false, json::error_handler_t::replace));
   } else {
-    *reply.mutable_error() =
-        ToWireError(ErrorFromStatus(result.status(), checked.ctx.request_id));
+    *reply.mutable_error() = ToWireError(ErrorFromStatus(result.status(), checked.ctx.request_id));
   }
   return reply;
 }

@@ -43,7 +43,6 @@ http:
 db: {schema: apps, max_rows: 50, statement_timeout: 2s}
 cache: {max_ttl: 1h, max_value_bytes: 4Ki, namespace: "t1:"}
 queue: {topic_prefix: "q.", max_message_bytes: 128Ki}
-fs: {max_size: 32Mi}
 )");
   ASSERT_OK(policy);
   EXPECT_EQ(policy->environment, Environment::kDevelopment);
@@ -69,7 +68,6 @@ fs: {max_size: 32Mi}
   EXPECT_EQ(policy->cache.key_namespace, "t1:");
   EXPECT_EQ(QueueTopic(policy->queue, "order-events"), "q.order-events");
   EXPECT_EQ(policy->queue.max_message_bytes, 128 << 10);
-  EXPECT_EQ(policy->fs.max_size_bytes, 32 << 20);
 }
 
 TEST(PolicyTest, DefaultQueueTopic) {
@@ -99,8 +97,7 @@ TEST(PolicyTest, BadDocumentsNameTheKey) {
       {"db: {statement_timeout: forever}", "/db/statement_timeout"},
       {"cache: {max_ttl: 0}", "/cache/max_ttl"},
       {"queue: {topic_prefix: 3}", "/queue/topic_prefix"},
-      {"fs: {max_size: 0}", "/fs/max_size"},
-      {"fs: 3", "/fs"},
+      {"fs: {max_size: 1Mi}", "/fs"},
   };
   for (const BadCase& c : cases) {
     absl::StatusOr<Policy> policy = ParsePolicy(c.text);

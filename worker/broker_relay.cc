@@ -69,6 +69,13 @@ class BrokerCallHandler final : public CallHandler {
 
 }  // namespace
 
+std::shared_ptr<magic::v1::Broker::StubInterface> MakeBrokerStub(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(32 << 20);
+  return magic::v1::Broker::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
 BrokerCallHandlerFactory::BrokerCallHandlerFactory(
     std::shared_ptr<magic::v1::Broker::StubInterface> stub, std::string worker_id, Clock& clock)
     : stub_(std::move(stub)), worker_id_(std::move(worker_id)), clock_(clock) {}

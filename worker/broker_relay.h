@@ -1,7 +1,6 @@
 // Relays a sandbox's capability calls to the broker (DESIGN.md "The shape").
 //
-//   auto channel = grpc::CreateChannel(broker_addr, grpc::InsecureChannelCredentials());
-//   BrokerCallHandlerFactory calls(magic::v1::Broker::NewStub(channel), worker_id, clock);
+//   BrokerCallHandlerFactory calls(MakeBrokerStub(broker_addr), worker_id, clock);
 //   SandboxJobExecutor executor(registry, pool, calls, clock);
 //
 // The worker adds what the sandbox must never hold: the job's grant, and
@@ -18,6 +17,10 @@
 #include <string>
 
 namespace magic::worker {
+
+// A Broker stub for `address` whose replies may be as large as a sandbox
+// frame (16 MiB; gRPC's default receive limit is 4 MiB).
+std::shared_ptr<magic::v1::Broker::StubInterface> MakeBrokerStub(const std::string& address);
 
 class BrokerCallHandlerFactory final : public CallHandlerFactory {
  public:

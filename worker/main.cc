@@ -16,8 +16,6 @@
 #include "worker/store_lookup.h"
 #include "worker/worker_service.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <iostream>
 #include <signal.h>
 
@@ -74,9 +72,7 @@ int main(int argc, char** argv) {
   std::string id = c["worker"]["id"];
   if (id.empty()) id = magic::NewId("wk_");
   magic::worker::BrokerCallHandlerFactory calls(
-      magic::v1::Broker::NewStub(grpc::CreateChannel(c["broker"]["addr"].get<std::string>(),
-                                                     grpc::InsecureChannelCredentials())),
-      id, clock);
+      magic::worker::MakeBrokerStub(c["broker"]["addr"].get<std::string>()), id, clock);
   magic::worker::SandboxJobExecutor executor(**registry, runners, calls, clock);
   magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-worker"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());

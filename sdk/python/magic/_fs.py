@@ -37,9 +37,12 @@ class FsClient:
         return full
 
     async def open(self, name, mode="r", encoding=None):
-        """Opens a file like the builtin open(); the caller closes it."""
+        """Opens a file like the builtin open() (creating parent directories
+        when writing); the caller closes it."""
         full = await self._check("open", name, mode=str(mode))
         try:
+            if any(flag in mode for flag in "wax"):
+                os.makedirs(os.path.dirname(full), exist_ok=True)
             return open(full, mode, encoding=encoding)
         except OSError as error:
             raise _mapped(error) from error

@@ -44,8 +44,12 @@ import threading  # noqa: E402
 import traceback  # noqa: E402
 
 import magic  # noqa: E402
-from magic.controller import _CAPABILITY_ATTRS, Context, Controller  # noqa: E402
-from magic.errors import CapabilityError, CapabilityNotDeclared, MagicError  # noqa: E402
+from magic._db import DbClient  # noqa: E402
+from magic._fs import FsClient  # noqa: E402
+from magic._http import HttpClient  # noqa: E402
+from magic._stores import CacheClient, QueueClient, SecretsClient  # noqa: E402
+from magic.controller import Context, Controller  # noqa: E402
+from magic.errors import MagicError, error_for_code  # noqa: E402
 
 # Modules controllers commonly use: importing them now keeps cold starts short.
 for _name in ("base64", "collections", "dataclasses", "datetime", "decimal", "enum",
@@ -163,30 +167,25 @@ def _error_from_reply(capability, op, error):
     code = str(error.get("code", "E3005"))
     message = str(error.get("message", f"{capability}.{op} failed"))
     details = error.get("details") if isinstance(error.get("details"), dict) else {}
-    if code == "E2001":
-        return CapabilityNotDeclared(message, details=details)
-    if code.startswith("E2"):
-        return CapabilityError(message, details=details, code=code)
-    return MagicError(message, details=details, code=code)
+    return error_for_code(code, message, details)
 
 
-class _RemoteCapability:
-    """self.db, self.http, ...: every operation is a coroutine answered by the worker."""
+def _make_capabilities(channel):
+    """self.db, self.http, ...: SDK clients whose calls are answered by the broker."""
+    def bound(name):
+        async def call(op, params):
+            return await channel.call(name, op, params)
 
-    def __init__(self, channel, name):
-        self._channel = channel
-        self._name = name
+        return call
 
-    def __getattr__(self, op):
-        if op.startswith("_") or not op.isidentifier() or not op.isascii() or len(op) > 64:
-            raise AttributeError(op)
-        channel, name = self._channel, self._name
-
-        async def operation(*args, **kwargs):
-            return await channel.call(name, op, {"args": list(args), "kwargs": kwargs})
-
-        operation.__name__ = op
-        return operation
+    return {
+        "db": DbClient(bound("db")),
+        "http": HttpClient(bound("http")),
+        "secrets": SecretsClient(bound("secrets")),
+        "cache": CacheClient(bound("cache")),
+        "queue": QueueClient(bound("queue")),
+        "fs": FsClient(bound("fs")),
+    }
 
 
 class _LogStream(io.TextIOBase):
@@ -348,9 +347,7 @@ class Runner:
         self._channel = channel
         self._kind = None
         self._target = None
-        self._capabilities = {
-            attr: _RemoteCapability(channel, attr) for attr in _CAPABILITY_ATTRS
-        }
+        self._capabilities = _make_capabilities(channel)
 
     def load(self, frame):
         if self._target is not None:
