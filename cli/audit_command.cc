@@ -2,6 +2,7 @@
 
 #include "broker/audit.h"
 #include "cli/commands.h"
+#include "cli/dev_state.h"
 #include "common/errors.h"
 #include "common/postgres.h"
 
@@ -196,17 +197,14 @@ std::optional<std::string> ResolvePostgresUrl(const std::string& flag, std::stri
     source = "MAGIC_POSTGRES_URL";
     return env;
   }
-  const std::string home = Env("HOME");
-  const std::string path = home + "/.cache/magic/dev/state.json";
-  std::ifstream in(path);
-  if (home.empty() || !in) {
+  const std::string path = DevStatePath();
+  const json state = ReadDevState();
+  if (path.empty() || state.empty()) {
     error =
         "no PostgreSQL to read: pass --postgres URL, set MAGIC_POSTGRES_URL, or run `magic dev`";
     return std::nullopt;
   }
-  const json state = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!state.is_object() || !state.contains("postgres_url") || !state["postgres_url"].is_string() ||
-      state["postgres_url"].get<std::string>().empty()) {
+  if (DevStateString(state, "postgres_url").empty()) {
     error = path + ": no \"postgres_url\" string (is `magic dev` running?)";
     return std::nullopt;
   }

@@ -1,7 +1,13 @@
+#include "broker/grant.h"
+#include "broker/policy.h"
+#include "broker/secrets_store.h"
+#include "broker/server.h"
+#include "cli/dev_state.h"
 #include "cli/farm_commands.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/kafka.h"
+#include "common/local_redis.h"
 #include "common/logging.h"
 #include "common/postgres.h"
 #include "common/service_config.h"
@@ -10,6 +16,7 @@
 #include "gateway/gateway_server.h"
 #include "gateway/store_reader.h"
 #include "scheduler/result_store.h"
+#include "worker/broker_relay.h"
 #include "worker/job_executor.h"
 #include "worker/runner_pool.h"
 #include "worker/sandbox.h"
@@ -20,9 +27,11 @@
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
 
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <signal.h>
+#include <unistd.h>
 
 namespace magic::cli {
 namespace {
@@ -36,6 +45,18 @@ bool SplitHostPort(const std::string& addr, std::string& host, int& port) {
   if (*end != '\0' || p < 0 || p > 65535) return false;
   port = static_cast<int>(p);
   return true;
+}
+
+// The secrets master key of this machine's dev farms: kept across runs so
+// that secrets set against a --postgres farm stay readable.
+absl::StatusOr<std::string> DevMasterKeyFile(const std::string& dir) {
+  const std::string path = dir + "/master.key";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (std::filesystem::exists(path, ec)) return path;
+  absl::StatusOr<broker::MasterKey> key = broker::GenerateMasterKeyFile(path);
+  if (!key.ok()) return key.status();
+  return path;
 }
 
 }  // namespace
@@ -81,12 +102,57 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   scheduler::ResultRecorder recorder(*store->store, kafka_config, {});
   if (absl::Status s = recorder.Start(); !s.ok()) return fail("result recorder", s);
 
+  std::unique_ptr<LocalRedis> local_redis;
+  std::string redis_url = o.redis;
+  if (redis_url.empty()) {
+    auto started = LocalRedis::Start();
+    if (!started.ok()) return fail("private Redis", started.status());
+    local_redis = *std::move(started);
+    redis_url = local_redis->url();
+  }
+  const std::string state_dir = o.state_dir.empty() ? DevStateDir() : o.state_dir;
+  if (state_dir.empty()) {
+    err << "magic dev: HOME is not set; pass --state-dir\n";
+    return 2;
+  }
+  auto master_key_file = DevMasterKeyFile(state_dir);
+  if (!master_key_file.ok()) return fail("secrets master key", master_key_file.status());
+
+  // Grants: a key pair for this run only; the gateway signs, the broker checks.
+  auto grant_keys = broker::GenerateGrantKeyPair();
+  if (!grant_keys.ok()) return fail("grant keys", grant_keys.status());
+  auto signer = broker::GrantSigner::FromSeed(grant_keys->seed);
+  if (!signer.ok()) return fail("grant keys", signer.status());
+
   Clock& clock = RealClockInstance();
+  broker::BrokerServerOptions broker_options;
+  broker_options.grpc_addr = "127.0.0.1:0";
+  if (o.policy.empty()) {
+    broker_options.policy = broker::Policy::Defaults(broker::Environment::kDevelopment);
+  } else {
+    auto policy = broker::LoadPolicy(o.policy);
+    if (!policy.ok()) return fail("policy " + o.policy, policy.status());
+    broker_options.policy = *std::move(policy);
+  }
+  broker_options.postgres_url = pg_url;
+  broker_options.postgres_pool_size = 4;
+  broker_options.redis_url = redis_url;
+  broker_options.kafka = kafka_config;
+  broker_options.master_key_file = *master_key_file;
+  broker_options.grant_public_keys = {grant_keys->public_key};
+  // One superuser login serves every dev database role; raw SQL runs anyway
+  // when the development policy allows it (db_backend.h).
+  broker_options.allow_privileged_raw_session =
+      broker_options.policy.environment == broker::Environment::kDevelopment;
+  auto broker_server = broker::BrokerServer::Start(broker_options, **registry, clock);
+  if (!broker_server.ok()) return fail("broker", broker_server.status());
+
   auto factory = worker::MakeSandboxRunnerFactory({}, clock);
   if (!factory.ok()) return fail("sandbox", factory.status());
   worker::RunnerPool runners({.generic_target = o.generic_runners}, **factory, clock);
   runners.Start();
-  worker::DenyAllCallHandlerFactory calls;
+  worker::BrokerCallHandlerFactory calls(worker::MakeBrokerStub((*broker_server)->address()),
+                                         NewId("wk_"), clock);
   worker::SandboxJobExecutor executor(**registry, runners, calls, clock);
   auto producer = kafka::MakeKafkaProducer(kafka_config);
   if (!producer.ok()) return fail("Kafka producer", producer.status());
@@ -95,9 +161,11 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   if (absl::Status s = worker_service.Start(); !s.ok()) return fail("worker", s);
 
   prometheus::Registry metrics;
-  auto gw = gateway::GatewayServer::Start(
-      {.grpc_addr = o.grpc_addr, .http_host = http_host, .http_port = http_port}, **registry,
-      kafka_config, reader, clock, &metrics);
+  gateway::GatewayServerOptions gateway_options{
+      .grpc_addr = o.grpc_addr, .http_host = http_host, .http_port = http_port};
+  gateway_options.service.grant_signer = &*signer;
+  auto gw = gateway::GatewayServer::Start(gateway_options, **registry, kafka_config, reader, clock,
+                                          &metrics);
   if (!gw.ok()) return fail("gateway", gw.status());
 
   const nlohmann::json endpoints = {
@@ -105,15 +173,29 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
       {"http", fmt::format("http://{}:{}", http_host, (*gw)->http_port())},
       {"kafka", kafka_config.brokers + (o.kafka.empty() ? " (embedded)" : "")},
       {"postgres", pg_url + (local_pg ? " (private)" : "")},
+      {"redis", redis_url + (local_redis ? " (private)" : "")},
+      {"broker", (*broker_server)->report()},
       {"controllers", (*registry)->List()},
       {"sandbox", (*factory)->LimitsReport()}};
   out << "magic dev: gRPC " << endpoints["grpc"].get<std::string>() << ", HTTP "
       << endpoints["http"].get<std::string>() << "\n"
       << "magic dev: kafka " << endpoints["kafka"].get<std::string>() << ", postgres "
       << endpoints["postgres"].get<std::string>() << "\n"
+      << "magic dev: redis " << endpoints["redis"].get<std::string>() << "\n"
+      << "magic dev: broker " << endpoints["broker"].get<std::string>() << "\n"
       << "magic dev: controllers " << endpoints["controllers"].dump() << "\n"
       << "magic dev: " << endpoints["sandbox"].get<std::string>() << "\n"
       << "magic dev: ready (Ctrl-C stops)" << std::endl;
+  const nlohmann::json state = {{"postgres_url", pg_url},
+                                {"master_key_file", *master_key_file},
+                                {"redis_url", redis_url},
+                                {"grpc", endpoints["grpc"]},
+                                {"http", endpoints["http"]},
+                                {"broker", (*broker_server)->address()},
+                                {"pid", static_cast<int64_t>(getpid())}};
+  if (absl::Status s = WriteDevState(state_dir, state); !s.ok()) {
+    MAGIC_LOG(warn, "dev state not written", {{"error", s.ToString()}});
+  }
   if (!o.ready_file.empty()) std::ofstream(o.ready_file) << endpoints.dump() << "\n";
 
   stop_signals.Wait();
@@ -121,7 +203,10 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   (*gw)->Stop();
   worker_service.Stop();
   runners.Stop();
+  (*broker_server)->Stop();
   recorder.Stop();
+  std::error_code ec;
+  std::filesystem::remove(state_dir + "/state.json", ec);
   return 0;
 }
 

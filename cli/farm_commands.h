@@ -13,8 +13,12 @@ struct DevOptions {
   std::string http_addr = "127.0.0.1:8080";
   std::string kafka;     // brokers; "" = embedded (librdkafka mock cluster)
   std::string postgres;  // URL; "" = a private server in a temp directory
-  std::string redis;     // URL; "" = none yet (the broker issue starts one)
-  int workers = 2;       // executor threads
+  std::string redis;     // URL; "" = a private redis-server in a temp directory
+  std::string policy;    // broker policy file; "" = the development defaults
+  // Where `magic secrets` / `magic audit` find this farm (state.json) and
+  // the secrets master key (master.key): "" = ~/.cache/magic/dev.
+  std::string state_dir;
+  int workers = 2;  // executor threads
   int generic_runners = 2;
   std::string ready_file;  // written with the endpoints as JSON once ready
 };

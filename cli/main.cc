@@ -61,7 +61,11 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--http-addr", dev.http_addr, "HTTP/JSON listen address");
   dev_cmd->add_option("--kafka", dev.kafka, "Kafka brokers (default: embedded)");
   dev_cmd->add_option("--postgres", dev.postgres, "PostgreSQL URL (default: a private server)");
-  dev_cmd->add_option("--redis", dev.redis, "Redis URL (used by the broker)");
+  dev_cmd->add_option("--redis", dev.redis, "Redis URL (default: a private server)");
+  dev_cmd->add_option("--state-dir", dev.state_dir,
+                      "Where state.json and master.key live (default ~/.cache/magic/dev)");
+  dev_cmd->add_option("--policy", dev.policy,
+                      "Broker policy file (default: the development policy)");
   dev_cmd->add_option("--workers", dev.workers, "Executor threads");
   dev_cmd->add_option("--ready-file", dev.ready_file,
                       "Write the endpoints as JSON here once ready");

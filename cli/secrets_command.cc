@@ -2,6 +2,7 @@
 
 #include "broker/secrets_store.h"
 #include "cli/commands.h"
+#include "cli/dev_state.h"
 #include "common/errors.h"
 #include "common/postgres.h"
 
@@ -30,25 +31,6 @@ std::string Env(const char* name) {
   return value == nullptr ? "" : value;
 }
 
-// What `magic dev` wrote about itself; empty when there is none.
-json DevState(const SecretsOptions& o) {
-  std::string path = o.state_file;
-  if (path.empty()) {
-    const std::string home = Env("HOME");
-    if (home.empty()) return json::object();
-    path = home + "/.cache/magic/dev/state.json";
-  }
-  std::ifstream file(path);
-  if (!file) return json::object();
-  json state = json::parse(file, nullptr, /*allow_exceptions=*/false);
-  return state.is_object() ? state : json::object();
-}
-
-std::string StateString(const json& state, const char* key) {
-  auto it = state.find(key);
-  return it != state.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 int ExitCodeFor(const Error& e) {
   switch (e.code) {
     case ErrorCode::kE3005:
@@ -68,7 +50,7 @@ int Fail(const absl::Status& status, std::ostream& out) {
 
 absl::StatusOr<std::string> PostgresUrl(const SecretsOptions& o, const json& state) {
   for (std::string url :
-       {o.postgres, Env("MAGIC_POSTGRES_URL"), StateString(state, "postgres_url")}) {
+       {o.postgres, Env("MAGIC_POSTGRES_URL"), DevStateString(state, "postgres_url")}) {
     if (!url.empty()) return url;
   }
   return MakeError(ErrorCode::kE5001,
@@ -81,7 +63,7 @@ absl::StatusOr<MasterKey> MasterKeyFor(const SecretsOptions& o, const json& stat
     return broker::LoadMasterKey(file);
   }
   if (!Env("MAGIC_MASTER_KEY").empty()) return broker::LoadMasterKey("");
-  if (std::string file = StateString(state, "master_key_file"); !file.empty()) {
+  if (std::string file = DevStateString(state, "master_key_file"); !file.empty()) {
     return broker::LoadMasterKey(file);
   }
   return MakeError(ErrorCode::kE5001,
@@ -218,7 +200,7 @@ int RunSecrets(const SecretsOptions& o, std::istream& in, std::ostream& out, std
     err << "magic secrets: give set, list or rm\n";
     return kExitUsage;
   }
-  const json state = DevState(o);
+  const json state = ReadDevState(o.state_file);
   absl::StatusOr<std::string> url = PostgresUrl(o, state);
   if (!url.ok()) return Fail(url.status(), out);
   absl::StatusOr<std::unique_ptr<pg::PgPool>> pool =

@@ -2,11 +2,14 @@
 # `magic dev` as a user runs it: the whole farm in one process on its
 # embedded defaults (librdkafka mock cluster, a private PostgreSQL), then
 # `magic invoke` (sync and --async), `magic status`, HTTP with X-Request-ID,
-# an E1003, and a clean stop on SIGTERM.
+# an E1003, the broker (a cache-backed counter through the private Redis,
+# its audit records, `magic secrets` against the same farm), and a clean
+# stop on SIGTERM.
 # Usage: dev_smoke.sh BUILD_BIN_DIR   (from the repository root)
 set -u
 magic="$1/magic"
 tmp="$(mktemp -d)"
+export HOME="$tmp/home"  # state.json and master.key of this farm only
 pass=0
 fail=0
 check() {  # check DESCRIPTION COMMAND...
@@ -48,10 +51,28 @@ check "X-Request-ID kept" grep -qi '^X-Request-ID: req_dev_smoke' "$tmp/headers"
 "$magic" invoke Greeter --addr "$grpc" --input '{"name": 1}' >"$tmp/bad" 2>&1
 check "E1003 exit 1" test $? -eq 1
 check "E1003 printed" grep -q '"E1003"' "$tmp/bad"
+"$magic" invoke VisitCounter --addr "$grpc" --input '{"page": "smoke"}' >"$tmp/v1" 2>&1
+"$magic" invoke VisitCounter --addr "$grpc" --input '{"page": "smoke"}' >"$tmp/v2" 2>&1
+check "cache counter 1" grep -q '"visits": 1' "$tmp/v1"
+check "cache counter 2" grep -q '"visits": 2' "$tmp/v2"
+check "private redis printed" grep -q "magic dev: redis redis://127.0.0.1:.* (private)" "$tmp/out"
+check "state.json written" test -s "$HOME/.cache/magic/dev/state.json"
+vid="$(sed -n 's/.*"request_id": "\(req_[a-z0-9]*\)".*/\1/p' "$tmp/v2" | head -1)"
+for _ in $(seq 1 50); do
+  "$magic" audit --request "$vid" >"$tmp/audit" 2>&1 && grep -q "cache:write" "$tmp/audit" && break
+  sleep 0.1
+done
+check "audit record of the call" grep -q "cache:write" "$tmp/audit"
+echo -n "s3cr3t-dev-value" | "$magic" secrets set DEV_TOKEN >"$tmp/secret" 2>&1
+check "secrets set via state.json" test $? -eq 0
+"$magic" secrets list >"$tmp/secrets" 2>&1
+check "secrets list" grep -q DEV_TOKEN "$tmp/secrets"
+check "secret value not listed" bash -c "! grep -q s3cr3t-dev-value '$tmp/secrets'"
 kill -TERM "$dev"
 wait "$dev"
 check "clean stop" test $? -eq 0
 check "stopping printed" grep -q "magic dev: stopping" "$tmp/out"
+check "state.json removed" test ! -e "$HOME/.cache/magic/dev/state.json"
 [ "$fail" -eq 0 ] || { tail -20 "$tmp/log"; }
 echo "dev_smoke: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -126,7 +126,6 @@ bool ControllerMayRaise(ErrorCode code) {
     case ErrorCode::kE2002:
     case ErrorCode::kE2003:
     case ErrorCode::kE2004:
-    case ErrorCode::kE2005:
     case ErrorCode::kE3001:
     case ErrorCode::kE3002:
     case ErrorCode::kE3003:
