@@ -107,6 +107,7 @@ int RunInvoke(const InvokeOptions& o, std::istream& in, std::ostream& out, std::
                             {{"queue_us", response.timings().queue_us()},
                              {"sandbox_us", response.timings().sandbox_us()},
                              {"exec_us", response.timings().exec_us()},
+                             {"capability_us", response.timings().capability_us()},
                              {"total_us", response.timings().total_us()},
                              {"warm", response.timings().warm()}}}})
                .dump(2)
