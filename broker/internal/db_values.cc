@@ -1,6 +1,8 @@
 // PostgreSQL text values -> JSON (the table is in db_values.h).
 #include "broker/internal/db_values.h"
 
+#include "common/json_text.h"
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -63,31 +65,9 @@ json Float(std::string_view text) {
   return value;
 }
 
-// Deepest nesting of [ and { in JSON text, strings skipped.
-int JsonTextDepth(std::string_view text) {
-  int depth = 0, max = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max = std::max(max, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max;
-}
-
 json Json(std::string_view text) {
   // Callers dump results recursively: keep absurd nesting out of the tree.
-  if (JsonTextDepth(text) > kMaxResultJsonDepth) return std::string(text);
+  if (JsonNestingDepth(text, kMaxResultJsonDepth) > kMaxResultJsonDepth) return std::string(text);
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) return std::string(text);
   return value;

@@ -1,6 +1,7 @@
 #include "broker/internal/http_result.h"
 
 #include "common/absl_compat.h"
+#include "common/json_text.h"
 
 #include <absl/strings/escaping.h>
 
@@ -89,30 +90,6 @@ bool IsJsonContentType(std::string_view content_type) {
          (m.ends_with("+json") && m.find('/') != std::string_view::npos);
 }
 
-int JsonNestingDepth(std::string_view text, int limit) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max_depth = std::max(max_depth, ++depth);
-      if (max_depth > limit) return max_depth;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 nlohmann::json BuildResult(HopResponse&& response, const std::string& url) {
   nlohmann::json out = nlohmann::json::object();
   out["status"] = response.status;
@@ -120,7 +97,7 @@ nlohmann::json BuildResult(HopResponse&& response, const std::string& url) {
   if (utf8 && !response.body.empty()) {
     auto type = response.headers.find("content-type");
     if (type != response.headers.end() && IsJsonContentType(type->get<std::string>()) &&
-        JsonNestingDepth(response.body, kMaxJsonDepth) <= kMaxJsonDepth) {
+        magic::JsonNestingDepth(response.body, kMaxJsonDepth) <= kMaxJsonDepth) {
       nlohmann::json parsed =
           nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
       if (!parsed.is_discarded()) out["json"] = std::move(parsed);

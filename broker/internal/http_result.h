@@ -35,10 +35,6 @@ std::string HeaderValueToUtf8(std::string_view value);
 // application/json, text/json or a +json suffix, any parameters.
 bool IsJsonContentType(std::string_view content_type);
 
-// Nesting depth of arrays/objects in a JSON text (strings skipped);
-// stops counting once `limit` is exceeded.
-int JsonNestingDepth(std::string_view text, int limit);
-
 nlohmann::json BuildResult(HopResponse&& response, const std::string& url);
 
 }  // namespace magic::broker::internal

@@ -41,41 +41,6 @@ absl::StatusOr<std::string> EncodeFrame(const nlohmann::json& value, size_t max_
   return frame;
 }
 
-int JsonNestingDepth(std::string_view text) {
-  int depth = 0;
-  int max_depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      ++depth;
-      if (depth > max_depth) max_depth = depth;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
-std::optional<nlohmann::json> ParseUntrustedJson(std::string_view text, int max_depth) {
-  if (JsonNestingDepth(text) > max_depth) return std::nullopt;
-  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return std::nullopt;
-  return value;
-}
-
 void FrameDecoder::Append(std::string_view bytes) {
   if (failed()) return;
   if (start_ > 0 && start_ >= buffer_.size() / 2) {
@@ -100,7 +65,7 @@ std::optional<absl::StatusOr<nlohmann::json>> FrameDecoder::Next() {
     return Fail(fmt::format("sandbox sent a frame of {} bytes (limit {})", size, max_frame_bytes_));
   }
   if (pending.size() - 4 < size) return std::nullopt;
-  std::optional<nlohmann::json> value = ParseUntrustedJson(pending.substr(4, size));
+  std::optional<nlohmann::json> value = ParseUntrustedJson(pending.substr(4, size), kMaxJsonDepth);
   start_ += size_t{size} + 4;
   if (!value || !value->is_object() || !value->contains("type") || !(*value)["type"].is_string()) {
     return Fail("sandbox sent a frame that is not a typed JSON object");

@@ -12,6 +12,8 @@
 // kMaxJsonDepth deep, and nothing throws. Not thread-safe.
 #pragma once
 
+#include "common/json_text.h"
+
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <nlohmann/json.hpp>
@@ -30,15 +32,6 @@ inline constexpr int kMaxJsonDepth = 128;
 // serialised.
 absl::StatusOr<std::string> EncodeFrame(const nlohmann::json& value,
                                         size_t max_bytes = kMaxFrameBytes);
-
-// How deeply arrays and objects nest in the JSON text `text` (strings are
-// skipped); computed without recursion so hostile input cannot overflow it.
-int JsonNestingDepth(std::string_view text);
-
-// Parses untrusted JSON text: nullopt if it is not JSON or nests deeper than
-// `max_depth`.
-std::optional<nlohmann::json> ParseUntrustedJson(std::string_view text,
-                                                 int max_depth = kMaxJsonDepth);
 
 class FrameDecoder {
  public:
