@@ -18,36 +18,8 @@ cleanup() {
 trap cleanup EXIT
 pass=0
 fail=0
-
-expect() {  # expect EXIT_CODE DESCRIPTION -- COMMAND...
-  local want="$1" what="$2"
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  out: /' "$tmp/out" | head -20
-    sed 's/^/  err: /' "$tmp/err" | head -20
-  fi
-}
-
-contains() {  # contains FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then pass=$((pass + 1)); else
-    fail=$((fail + 1))
-    echo "FAIL: $3: '$2' not in output"
-    head -20 "$1" | sed 's/^/  /'
-  fi
-}
-
-lacks() {  # lacks FILE BYTES DESCRIPTION
-  if grep -qF -- "$2" "$1"; then
-    fail=$((fail + 1))
-    echo "FAIL: $3"
-  else pass=$((pass + 1)); fi
-}
+# shellcheck source=tests/cli/checks.sh
+. "$(dirname "$0")/checks.sh"
 
 sql() { psql -q -v ON_ERROR_STOP=1 "$url" "$@" >"$tmp/psql.out" 2>&1 || cat "$tmp/psql.out"; }
 

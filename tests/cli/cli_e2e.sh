@@ -10,29 +10,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 pass=0
 fail=0
-
-expect() {  # expect EXIT_CODE DESCRIPTION -- COMMAND...
-  local want="$1" what="$2"
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  out: /' "$tmp/out" | head -20
-    sed 's/^/  err: /' "$tmp/err" | head -20
-  fi
-}
-
-contains() {  # contains FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then pass=$((pass + 1)); else
-    fail=$((fail + 1))
-    echo "FAIL: $3: '$2' not in output"
-    head -20 "$1" | sed 's/^/  /'
-  fi
-}
+# shellcheck source=tests/cli/checks.sh
+. "$(dirname "$0")/checks.sh"
 
 for verb in validate check-input check-output "new controller"; do
   # shellcheck disable=SC2086

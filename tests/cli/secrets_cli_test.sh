@@ -16,39 +16,13 @@ cleanup() {
 trap cleanup EXIT
 pass=0
 fail=0
+# shellcheck source=tests/cli/checks.sh
+. "$(dirname "$0")/checks.sh"
 
 # Nothing from the caller's environment or a real `magic dev` may leak in.
 unset MAGIC_POSTGRES_URL MAGIC_MASTER_KEY MAGIC_MASTER_KEY_FILE
 export HOME="$tmp/home"
 mkdir -p "$HOME"
-
-expect() {  # expect EXIT_CODE DESCRIPTION -- COMMAND...
-  local want="$1" what="$2"
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local got=$?
-  if [ "$got" -eq "$want" ]; then pass=$((pass + 1)); else
-    fail=$((fail + 1))
-    echo "FAIL: $what: exit $got, want $want"
-    sed 's/^/  out: /' "$tmp/out" | head -20
-    sed 's/^/  err: /' "$tmp/err" | head -20
-  fi
-}
-
-contains() {  # contains FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then pass=$((pass + 1)); else
-    fail=$((fail + 1))
-    echo "FAIL: $3: '$2' not in output"
-    head -20 "$1" | sed 's/^/  /'
-  fi
-}
-
-lacks() {  # lacks FILE TEXT DESCRIPTION
-  if grep -qF -- "$2" "$1"; then
-    fail=$((fail + 1))
-    echo "FAIL: $3: '$2' found in output"
-  else pass=$((pass + 1)); fi
-}
 
 equals() {  # equals GOT WANT DESCRIPTION
   if [ "$1" = "$2" ]; then pass=$((pass + 1)); else
