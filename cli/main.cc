@@ -3,6 +3,7 @@
 #include "cli/audit_command.h"
 #include "cli/commands.h"
 #include "cli/farm_commands.h"
+#include "cli/keygen_command.h"
 #include "cli/run_command.h"
 #include "cli/secrets_command.h"
 
@@ -99,6 +100,9 @@ int main(int argc, char** argv) {
   magic::cli::AuditOptions audit;
   CLI::App* audit_cmd = magic::cli::AddAuditCommand(app, audit);
 
+  magic::cli::KeygenOptions keygen;
+  CLI::App* keygen_cmd = magic::cli::AddKeygenCommand(app, keygen);
+
   magic::cli::SecretsOptions secrets;
   CLI::App* secrets_cmd = magic::cli::AddSecretsCommand(app, secrets);
 
@@ -128,6 +132,7 @@ int main(int argc, char** argv) {
   if (invoke_cmd->parsed()) return magic::cli::RunInvoke(invoke, std::cin, std::cout, std::cerr);
   if (status_cmd->parsed()) return magic::cli::RunStatus(status, std::cout, std::cerr);
   if (audit_cmd->parsed()) return magic::cli::RunAudit(audit, std::cout, std::cerr);
+  if (keygen_cmd->parsed()) return magic::cli::RunKeygen(keygen, std::cout, std::cerr);
   if (secrets_cmd->parsed()) {
     return magic::cli::RunSecrets(secrets, std::cin, std::cout, std::cerr);
   }
