@@ -8,6 +8,7 @@
 #include "worker/internal/process.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -207,6 +208,85 @@ void LoggingEventSink::OnMetric(const MetricRecord& record) {
              {"labels", record.labels}});
 }
 
+namespace {
+
+// True when a process of another uid (the sandbox runs as nobody, ADR 0009)
+// can reach `dir` and read every file below it.
+bool ReadableByOthers(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+    if ((fs::status(p, ec).permissions() & fs::perms::others_exec) == fs::perms::none) return false;
+    if (p == p.root_path()) break;
+  }
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const fs::perms need = it->is_directory(ec) ? fs::perms::others_exec : fs::perms::others_read;
+    if ((it->status(ec).permissions() & need) == fs::perms::none) return false;
+  }
+  return !ec;
+}
+
+// The SDK where the sandbox's uid can read it: `dir` itself, or a copy in
+// a world-readable directory under /tmp (a checkout in a private home or
+// a mode-0700 temp directory cannot be bind-mounted for nobody).
+absl::StatusOr<std::string> SandboxReadableSdk(const std::string& dir) {
+  if (ReadableByOthers(dir)) return dir;
+  // Named by the content, so every process of this uid shares one copy
+  // and a changed SDK gets a new one. Built aside, then renamed into place.
+  std::error_code ec;
+  size_t hash = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::ifstream in(it->path(), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    hash = hash * 31 + std::hash<std::string>{}(it->path().lexically_relative(dir).string() + '\0' +
+                                                text.str());
+  }
+  const fs::path base = fs::temp_directory_path(ec);
+  const fs::path copy = base / fmt::format("magic-sdk-{}-{:016x}", ::getuid(), hash);
+  // Reused only when it is ours and nobody else can write it (another local
+  // user could plant a directory under this predictable name).
+  auto trusted = [](const fs::path& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::getuid() &&
+           (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+  };
+  if (trusted(copy) && ReadableByOthers(copy)) return copy.string();
+  const fs::path staging = base / fmt::format("magic-sdk-{}-{}.tmp", ::getuid(), ::getpid());
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  fs::copy(dir, staging, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kE3005,
+                     fmt::format("the SDK in {} is not readable by the sandbox user and could not "
+                                 "be copied: {}",
+                                 dir, ec.message()));
+  }
+  fs::permissions(staging, fs::perms::others_exec | fs::perms::others_read, fs::perm_options::add,
+                  ec);
+  for (auto it = fs::recursive_directory_iterator(staging, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const fs::perms add = it->is_directory(ec) ? fs::perms::others_exec | fs::perms::others_read
+                                               : fs::perms::others_read;
+    fs::permissions(it->path(), add, fs::perm_options::add, ec);
+  }
+  fs::rename(staging, copy, ec);  // fails when another process won the race: use its copy
+  if (ec) fs::remove_all(staging, ec);
+  if (!trusted(copy) || !ReadableByOthers(copy)) {
+    return MakeError(ErrorCode::kE3005,
+                     fmt::format("the SDK in {} is not readable by the sandbox user, and {} is "
+                                 "not a directory of ours to copy it to",
+                                 dir, copy.string()));
+  }
+  MAGIC_LOG(info, "SDK copied where the sandbox user can read it",
+            {{"from", dir}, {"to", copy.string()}});
+  return copy.string();
+}
+
+}  // namespace
+
 std::string DefaultSdkDir() {
   // Read once at start-up by the CLI and the worker, before threads write the environment.
   const char* env = std::getenv("MAGIC_SDK_DIR");  // NOLINT(concurrency-mt-unsafe)
@@ -234,6 +314,9 @@ absl::StatusOr<std::unique_ptr<RunnerFactory>> MakeSandboxRunnerFactory(const Sa
     return MakeError(ErrorCode::kE3005, "the Python SDK (magic/_runner.py) was not found",
                      {{"sdk_dir", checked.sdk_dir}});
   }
+  absl::StatusOr<std::string> readable = SandboxReadableSdk(checked.sdk_dir);
+  if (!readable.ok()) return readable.status();
+  checked.sdk_dir = *std::move(readable);
   if (absl::Status s = CheckExecutable(checked.bwrap_path, "bwrap"); !s.ok()) return s;
   if (absl::Status s = CheckExecutable(checked.python_path, "python3"); !s.ok()) return s;
   if (checked.pids_max < 8 || checked.generic_memory_bytes < (int64_t{16} << 20)) {
