@@ -5,9 +5,11 @@
 #include "broker/server.h"
 #include "common/clock.h"
 #include "common/logging.h"
+#include "common/postgres.h"
 #include "common/service_config.h"
 #include "common/topics.h"
 #include "contracts/registry.h"
+#include "scheduler/deployed_registry.h"
 
 #include <absl/strings/str_split.h>
 
@@ -19,7 +21,9 @@ namespace {
 
 nlohmann::json Defaults() {
   nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/8);
-  d["controllers"] = {{"dir", "controllers"}};
+  // source "dir": the bundles under dir; "deployments": what the control
+  // plane deployed (scheduler/deployed_registry.h), as gateways and workers.
+  d["controllers"] = {{"dir", "controllers"}, {"source", "dir"}};
   // policy_file "": the production defaults (docs/policy.md).
   d["broker"] = {{"grpc_addr", "127.0.0.1:7071"}, {"id", ""}, {"policy_file", ""}};
   // Comma-separated files with the gateways' grant public keys.
@@ -48,8 +52,6 @@ int main(int argc, char** argv) {
   magic::StopSignals stop;
   magic::logging::Init({.component = "broker", .level = c["log"]["level"], .file = ""});
 
-  auto registry = magic::contracts::LoadDirectoryRegistry(c["controllers"]["dir"]);
-  if (!registry.ok()) return Fail("controllers", registry.status());
   magic::broker::BrokerServerOptions options;
   options.grpc_addr = c["broker"]["grpc_addr"];
   options.broker_id = c["broker"]["id"];
@@ -76,7 +78,12 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return Fail("kafka topics", s);
   }
-  auto server = magic::broker::BrokerServer::Start(std::move(options), **registry,
+  auto pool = magic::pg::PgPool::Create(options.postgres_url, 2);
+  if (!pool.ok()) return Fail("postgres", pool.status());
+  auto registry = magic::scheduler::OpenControllerRegistry(
+      c["controllers"]["source"], c["controllers"]["dir"], **pool, options.kafka);
+  if (!registry.ok()) return Fail("controllers", registry.status());
+  auto server = magic::broker::BrokerServer::Start(std::move(options), *registry->registry,
                                                    magic::RealClockInstance());
   if (!server.ok()) return Fail("start", server.status());
   stop.Wait();

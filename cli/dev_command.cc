@@ -4,6 +4,7 @@
 #include "broker/server.h"
 #include "cli/dev_state.h"
 #include "cli/farm_commands.h"
+#include "common/absl_compat.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/kafka.h"
@@ -15,6 +16,9 @@
 #include "contracts/registry.h"
 #include "gateway/gateway_server.h"
 #include "gateway/store_reader.h"
+#include "proto/grpc_server.h"
+#include "scheduler/control_service.h"
+#include "scheduler/deployed_registry.h"
 #include "scheduler/result_store.h"
 #include "worker/broker_relay.h"
 #include "worker/job_executor.h"
@@ -59,6 +63,25 @@ absl::StatusOr<std::string> DevMasterKeyFile(const std::string& dir) {
   return path;
 }
 
+// Deploys every bundle found under `dir` (the same content again is a
+// no-op; a changed bundle under an already stored version is E4002).
+absl::Status SeedDeployments(const contracts::Registry& bundles, scheduler::Deployer& deployer,
+                             std::ostream& out) {
+  for (const std::string& name : bundles.List()) {
+    auto version = bundles.Active(name);
+    if (!version.ok()) return version.status();
+    auto deployed = deployer.Deploy((*version)->files);
+    if (!deployed.ok()) {
+      return absl::Status(deployed.status().code(),
+                          fmt::format("deploying {}: {}", (*version)->bundle_dir,
+                                      FromAbsl(deployed.status().message())));
+    }
+    if (deployed->created)
+      out << "magic dev: deployed " << name << " " << deployed->version << "\n";
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
@@ -74,8 +97,9 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   }
   StopSignals stop_signals;
   logging::Init({.component = "dev", .level = "info", .file = ""});
-  auto registry = contracts::LoadDirectoryRegistry(o.controllers);
-  if (!registry.ok()) return fail("controllers " + o.controllers, registry.status());
+  // Checked before anything starts; deployed once the store is up.
+  auto bundles = contracts::LoadDirectoryRegistry(o.controllers);
+  if (!bundles.ok()) return fail("controllers " + o.controllers, bundles.status());
 
   kafka::EmbeddedKafka embedded;
   kafka::KafkaConfig kafka_config{.brokers = o.kafka, .client_id = "magic-dev"};
@@ -98,6 +122,26 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   auto store = scheduler::OpenPgResultStore(pg_url, 4);
   if (!store.ok()) return fail("result store at " + pg_url, store.status());
   gateway::StoreReader reader(*store->store);
+  // Lifecycle: the bundles under --controllers are deployed; every part of
+  // this farm then reads the DeployedRegistry, so deploy/rollback are live.
+  auto versions = scheduler::VersionStore::Open(*store->pool);
+  if (!versions.ok()) return fail("version store", versions.status());
+  auto producer = kafka::MakeKafkaProducer(kafka_config);
+  if (!producer.ok()) return fail("Kafka producer", producer.status());
+  scheduler::Deployer deployer(**versions, **producer);
+  if (absl::Status s = SeedDeployments(**bundles, deployer, out); !s.ok()) {
+    return fail("controllers " + o.controllers, s);
+  }
+  auto registry = scheduler::DeployedRegistry::Start(**versions, kafka_config);
+  if (!registry.ok()) return fail("deployments", registry.status());
+  scheduler::ControlService control(deployer);
+  int control_port = 0;
+  std::unique_ptr<grpc::Server> control_server =
+      StartGrpcServer(o.control_addr, {&control}, &control_port);
+  if (control_server == nullptr) {
+    err << "magic dev: control service cannot listen on " << o.control_addr << "\n";
+    return 2;
+  }
   worker::StoreLookup lookup(*store->store);
   scheduler::ResultRecorder recorder(*store->store, kafka_config, {});
   if (absl::Status s = recorder.Start(); !s.ok()) return fail("result recorder", s);
@@ -154,8 +198,6 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   worker::BrokerCallHandlerFactory calls(worker::MakeBrokerStub((*broker_server)->address()),
                                          NewId("wk_"), clock);
   worker::SandboxJobExecutor executor(**registry, runners, calls, clock);
-  auto producer = kafka::MakeKafkaProducer(kafka_config);
-  if (!producer.ok()) return fail("Kafka producer", producer.status());
   worker::WorkerService worker_service({.worker_id = NewId("wk_"), .concurrency = o.workers},
                                        kafka_config, **producer, executor, &lookup, clock);
   if (absl::Status s = worker_service.Start(); !s.ok()) return fail("worker", s);
@@ -175,10 +217,12 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
       {"postgres", pg_url + (local_pg ? " (private)" : "")},
       {"redis", redis_url + (local_redis ? " (private)" : "")},
       {"broker", (*broker_server)->report()},
+      {"control", fmt::format("127.0.0.1:{}", control_port)},
       {"controllers", (*registry)->List()},
       {"sandbox", (*factory)->LimitsReport()}};
   out << "magic dev: gRPC " << endpoints["grpc"].get<std::string>() << ", HTTP "
       << endpoints["http"].get<std::string>() << "\n"
+      << "magic dev: control " << endpoints["control"].get<std::string>() << "\n"
       << "magic dev: kafka " << endpoints["kafka"].get<std::string>() << ", postgres "
       << endpoints["postgres"].get<std::string>() << "\n"
       << "magic dev: redis " << endpoints["redis"].get<std::string>() << "\n"
@@ -200,11 +244,13 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
 
   stop_signals.Wait();
   out << "magic dev: stopping" << std::endl;
+  control_server->Shutdown();
   (*gw)->Stop();
   worker_service.Stop();
   runners.Stop();
   (*broker_server)->Stop();
   recorder.Stop();
+  (*registry)->Stop();
   std::error_code ec;
   std::filesystem::remove(state_dir + "/state.json", ec);
   return 0;

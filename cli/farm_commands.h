@@ -8,9 +8,13 @@
 namespace magic::cli {
 
 struct DevOptions {
-  std::string controllers = "controllers";  // directory of controller bundles
+  // Directory of controller bundles, each deployed at start (the farm then
+  // serves what the Control service says, so deploy/rollback work live).
+  std::string controllers = "controllers";
   std::string grpc_addr = "127.0.0.1:7070";
   std::string http_addr = "127.0.0.1:8080";
+  // The Control service (magic deploy / list / get / rollback / undeploy).
+  std::string control_addr = "127.0.0.1:7072";
   std::string kafka;     // brokers; "" = embedded (librdkafka mock cluster)
   std::string postgres;  // URL; "" = a private server in a temp directory
   std::string redis;     // URL; "" = a private redis-server in a temp directory

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "cli/farm_commands.h"
 #include "cli/keygen_command.h"
+#include "cli/lifecycle_commands.h"
 #include "cli/run_command.h"
 #include "cli/secrets_command.h"
 
@@ -60,6 +61,8 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--controllers", dev.controllers, "Directory of controller bundles");
   dev_cmd->add_option("--grpc-addr", dev.grpc_addr, "gRPC listen address");
   dev_cmd->add_option("--http-addr", dev.http_addr, "HTTP/JSON listen address");
+  dev_cmd->add_option("--control-addr", dev.control_addr,
+                      "Control (deploy/list/rollback) gRPC listen address");
   dev_cmd->add_option("--kafka", dev.kafka, "Kafka brokers (default: embedded)");
   dev_cmd->add_option("--postgres", dev.postgres, "PostgreSQL URL (default: a private server)");
   dev_cmd->add_option("--redis", dev.redis, "Redis URL (default: a private server)");
@@ -106,6 +109,10 @@ int main(int argc, char** argv) {
   magic::cli::SecretsOptions secrets;
   CLI::App* secrets_cmd = magic::cli::AddSecretsCommand(app, secrets);
 
+  magic::cli::LifecycleOptions lifecycle;
+  const magic::cli::LifecycleCommands lifecycle_cmds =
+      magic::cli::AddLifecycleCommands(app, lifecycle);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -135,6 +142,9 @@ int main(int argc, char** argv) {
   if (keygen_cmd->parsed()) return magic::cli::RunKeygen(keygen, std::cout, std::cerr);
   if (secrets_cmd->parsed()) {
     return magic::cli::RunSecrets(secrets, std::cin, std::cout, std::cerr);
+  }
+  if (auto code = magic::cli::RunLifecycle(lifecycle_cmds, lifecycle, std::cout, std::cerr)) {
+    return *code;
   }
   std::cerr << app.help();
   return magic::cli::kExitUsage;

@@ -109,6 +109,125 @@ class DirectoryRegistry final : public Registry {
   const std::map<std::string, std::shared_ptr<const ControllerVersion>> versions_;
 };
 
+constexpr size_t kMaxBundleFiles = 256;  // ADR 0010; the sandbox's load frame takes no more
+
+bool IsContractName(std::string_view name, bool named) {
+  for (std::string_view ext : {".yaml", ".yml", ".json"}) {
+    const std::string plain = "contract" + std::string(ext);
+    const std::string suffix = ".contract" + std::string(ext);
+    if (!named && name == plain) return true;
+    if (named && name.size() > suffix.size() && name.ends_with(suffix)) return true;
+  }
+  return false;
+}
+
+// A path `magic deploy` may send: printable ASCII, relative, '/'-separated,
+// no empty, ".", ".." or hidden parts, no __pycache__, no backslash. (It is
+// stored as text and shown in error messages, so nothing else is allowed.)
+bool IsSafeBundlePath(std::string_view path) {
+  if (path.empty() || path.size() > 512 || path.front() == '/') return false;
+  for (const char c : path) {
+    if (c < 0x20 || c > 0x7e || c == '\\') return false;
+  }
+  size_t begin = 0;
+  while (begin <= path.size()) {
+    size_t end = path.find('/', begin);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(begin, end - begin);
+    if (part.empty() || part.starts_with(".") || part == "__pycache__") return false;
+    begin = end + 1;
+  }
+  return true;
+}
+
+// Checks the shape of `files` (sorting them) and returns the index of the
+// contract file: the named one (<x>.contract.*) wins over contract.*, as in
+// FindContractFile.
+absl::StatusOr<size_t> CheckFiles(std::vector<BundleFile>& files, const std::string& origin,
+                                  int64_t max_bytes) {
+  if (files.size() > kMaxBundleFiles) {
+    return BundleError(origin, fmt::format("more than {} files", kMaxBundleFiles));
+  }
+  std::sort(files.begin(), files.end(),
+            [](const BundleFile& a, const BundleFile& b) { return a.path < b.path; });
+  int64_t total = 0;
+  std::vector<size_t> named, plain;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string& path = files[i].path;
+    if (!IsSafeBundlePath(path)) {
+      return BundleError(origin, "bad file path: " + path, {{"file", path}});
+    }
+    if (i > 0 && files[i - 1].path == path) {
+      return BundleError(origin, "file given twice: " + path, {{"file", path}});
+    }
+    total += static_cast<int64_t>(files[i].content.size());
+    if (total > max_bytes) {
+      return BundleError(origin, fmt::format("larger than {} bytes", max_bytes));
+    }
+    const bool top = path.find('/') == std::string::npos;
+    if (top && IsContractName(path, true)) {
+      named.push_back(i);
+    } else if (top && IsContractName(path, false)) {
+      plain.push_back(i);
+    } else if (!path.ends_with(".py")) {
+      return BundleError(origin, "only the contract and .py files belong in a bundle: " + path,
+                         {{"file", path}});
+    }
+  }
+  const std::vector<size_t>& found = named.empty() ? plain : named;
+  if (found.empty()) {
+    return BundleError(origin, "no contract file (<name>.contract.yaml or contract.yaml)");
+  }
+  if (found.size() > 1 || (!named.empty() && !plain.empty())) {
+    return BundleError(origin, "several contract files");
+  }
+  return found[0];
+}
+
+// The one bundle check behind LoadBundle and LoadBundleFromFiles.
+absl::StatusOr<std::shared_ptr<const ControllerVersion>> BuildVersion(std::vector<BundleFile> files,
+                                                                      const std::string& origin,
+                                                                      const std::string& bundle_dir,
+                                                                      int64_t max_bytes) {
+  MAGIC_ASSIGN_OR_RETURN(const size_t contract_index, CheckFiles(files, origin, max_bytes));
+  const BundleFile& contract_file = files[contract_index];
+  const std::string source =
+      origin.empty() ? contract_file.path : (fs::path(bundle_dir) / contract_file.path).string();
+  CheckResult checked = ParseContract(
+      contract_file.content,
+      contract_file.path.ends_with(".json") ? SourceFormat::kJson : SourceFormat::kYaml, source);
+  if (!checked.contract) {
+    nlohmann::json findings = nlohmann::json::array();
+    for (const Finding& f : checked.findings) findings.push_back(f.ToJson());
+    return BundleError(origin, "contract is invalid", {{"findings", findings}});
+  }
+  checked.contract->source_path = source;
+  const std::string snake = SnakeCase(checked.contract->name);
+  std::string entry;
+  for (const std::string& candidate : {snake + ".py", std::string("controller.py")}) {
+    const bool present = std::any_of(files.begin(), files.end(),
+                                     [&](const BundleFile& f) { return f.path == candidate; });
+    if (present) {
+      entry = candidate;
+      break;
+    }
+  }
+  if (entry.empty()) {
+    return BundleError(origin,
+                       fmt::format("no entry module: expected {}.py or controller.py", snake));
+  }
+  absl::StatusOr<std::shared_ptr<const CompiledContract>> compiled =
+      CompiledContract::Compile(*std::move(checked.contract));
+  if (!compiled.ok()) return BundleError(origin, std::string(compiled.status().message()));
+  auto version = std::make_shared<ControllerVersion>();
+  version->compiled = *std::move(compiled);
+  version->bundle_dir = bundle_dir;
+  version->entry = entry;
+  version->digest = HexDigest(files);
+  version->files = std::move(files);
+  return std::shared_ptr<const ControllerVersion>(std::move(version));
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const ControllerVersion>> LoadBundle(const std::string& dir,
@@ -118,34 +237,13 @@ absl::StatusOr<std::shared_ptr<const ControllerVersion>> LoadBundle(const std::s
   if (ec || !fs::is_directory(root, ec)) return BundleError(dir, "not a directory");
   absl::StatusOr<std::string> contract_file = FindContractFile(root.string());
   if (!contract_file.ok()) return BundleError(dir, std::string(contract_file.status().message()));
-  CheckResult checked = LoadContract(*contract_file);
-  if (!checked.contract) {
-    nlohmann::json findings = nlohmann::json::array();
-    for (const Finding& f : checked.findings) findings.push_back(f.ToJson());
-    return BundleError(dir, "contract is invalid", {{"findings", findings}});
-  }
-  const std::string snake = SnakeCase(checked.contract->name);
-  std::string entry;
-  for (const std::string& candidate : {snake + ".py", std::string("controller.py")}) {
-    if (fs::is_regular_file(root / candidate, ec)) {
-      entry = candidate;
-      break;
-    }
-  }
-  if (entry.empty()) {
-    return BundleError(dir, fmt::format("no entry module: expected {}.py or controller.py", snake));
-  }
   MAGIC_ASSIGN_OR_RETURN(std::vector<BundleFile> files, ReadFiles(root, *contract_file, max_bytes));
-  absl::StatusOr<std::shared_ptr<const CompiledContract>> compiled =
-      CompiledContract::Compile(*std::move(checked.contract));
-  if (!compiled.ok()) return BundleError(dir, std::string(compiled.status().message()));
-  auto version = std::make_shared<ControllerVersion>();
-  version->compiled = *std::move(compiled);
-  version->bundle_dir = root.string();
-  version->entry = entry;
-  version->digest = HexDigest(files);
-  version->files = std::move(files);
-  return std::shared_ptr<const ControllerVersion>(std::move(version));
+  return BuildVersion(std::move(files), dir, root.string(), max_bytes);
+}
+
+absl::StatusOr<std::shared_ptr<const ControllerVersion>> LoadBundleFromFiles(
+    std::vector<BundleFile> files, const std::string& origin, int64_t max_bytes) {
+  return BuildVersion(std::move(files), origin, origin, max_bytes);
 }
 
 absl::StatusOr<std::unique_ptr<Registry>> LoadDirectoryRegistry(const std::string& root) {

@@ -52,6 +52,17 @@ absl::StatusOr<std::shared_ptr<const ControllerVersion>> LoadBundle(const std::s
                                                                     int64_t max_bytes = int64_t{8}
                                                                                         << 20);
 
+// Checks an in-memory bundle (what `magic deploy` sends) exactly as
+// LoadBundle checks a directory: the one contract file at the top level
+// (<snake>.contract.yaml|.yml|.json, else contract.yaml|.yml|.json), the
+// entry module, the contract's checks and schemas, the digest. Besides the
+// contract only .py files are allowed; paths must be relative, without
+// "..", hidden or __pycache__ parts; at most 256 files and `max_bytes` in
+// all. E4001 (details: findings, file) otherwise. `origin` names the bundle
+// in messages (a directory or "deploy"); it becomes bundle_dir.
+absl::StatusOr<std::shared_ptr<const ControllerVersion>> LoadBundleFromFiles(
+    std::vector<BundleFile> files, const std::string& origin, int64_t max_bytes = int64_t{8} << 20);
+
 class Registry {
  public:
   virtual ~Registry() = default;

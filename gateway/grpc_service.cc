@@ -40,11 +40,7 @@ bool Finished(const magic::v1::Invocation& inv) {
 
 grpc::Status ToGrpcStatus(const absl::Status& status, const std::string& request_id,
                           grpc::CallbackServerContext& context) {
-  if (status.ok()) return grpc::Status::OK;
-  Error e = ErrorFromStatus(status, request_id);
-  context.AddTrailingMetadata("magic-error-bin", ToWireError(e).SerializeAsString());
-  return grpc::Status(static_cast<grpc::StatusCode>(e.info().grpc_code),
-                      std::string(e.info().id) + ": " + e.message);
+  return magic::ToGrpcStatus(status, request_id, context);  // shared with the Control service
 }
 
 // One thread polls the result store for every open Watch stream and writes

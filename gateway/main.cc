@@ -9,6 +9,7 @@
 #include "contracts/registry.h"
 #include "gateway/gateway_server.h"
 #include "gateway/store_reader.h"
+#include "scheduler/deployed_registry.h"
 #include "scheduler/result_store.h"
 
 #include <prometheus/registry.h>
@@ -24,7 +25,9 @@ namespace {
 
 nlohmann::json Defaults() {
   nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/8);
-  d["controllers"] = {{"dir", "controllers"}};
+  // source: "dir" (the bundles under dir) or "deployments" (what the
+  // Control service deployed, switched live through magic.deployments).
+  d["controllers"] = {{"dir", "controllers"}, {"source", "dir"}};
   d["gateway"] = {{"grpc_addr", "127.0.0.1:7070"},
                   {"http_host", "127.0.0.1"},
                   {"http_port", 8080},
@@ -51,8 +54,6 @@ int main(int argc, char** argv) {
   magic::StopSignals stop;
   magic::logging::Init({.component = "gateway", .level = c["log"]["level"], .file = ""});
 
-  auto registry = magic::contracts::LoadDirectoryRegistry(c["controllers"]["dir"]);
-  if (!registry.ok()) return Fail("controllers", registry.status());
   auto store =
       magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
   if (!store.ok()) return Fail("result store", store.status());
@@ -76,7 +77,10 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return Fail("kafka topics", s);
   }
-  auto server = magic::gateway::GatewayServer::Start(options, **registry, kafka, reader,
+  auto registry = magic::scheduler::OpenControllerRegistry(
+      c["controllers"]["source"], c["controllers"]["dir"], *store->pool, kafka);
+  if (!registry.ok()) return Fail("controllers", registry.status());
+  auto server = magic::gateway::GatewayServer::Start(options, *registry->registry, kafka, reader,
                                                      magic::RealClockInstance(), &metrics);
   if (!server.ok()) return Fail("start", server.status());
   stop.Wait();

@@ -11,6 +11,10 @@ std::unique_ptr<grpc::Server> StartGrpcServer(const std::string& address,
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // Bundles (Control.Deploy, up to 8 MiB of sources) and capability call
+  // arguments are larger than gRPC's 4 MiB default; the services check
+  // their own limits and answer with E-codes.
+  builder.SetMaxReceiveMessageSize(16 << 20);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), bound_port);
   for (grpc::Service* s : services) builder.RegisterService(s);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -36,4 +36,13 @@ void SetResultError(magic::v1::InvocationResult& result, const absl::Status& sta
   *result.mutable_error() = ToWireError(ErrorFromStatus(status, result.request_id()));
 }
 
+grpc::Status ToGrpcStatus(const absl::Status& status, const std::string& request_id,
+                          grpc::ServerContextBase& context) {
+  if (status.ok()) return grpc::Status::OK;
+  Error e = ErrorFromStatus(status, request_id);
+  context.AddTrailingMetadata("magic-error-bin", ToWireError(e).SerializeAsString());
+  return grpc::Status(static_cast<grpc::StatusCode>(e.info().grpc_code),
+                      std::string(e.info().id) + ": " + e.message);
+}
+
 }  // namespace magic

@@ -7,6 +7,7 @@
 #include "magic/v1/invocation.pb.h"
 
 #include <absl/status/status.h>
+#include <grpcpp/server_context.h>
 
 #include <string>
 
@@ -19,5 +20,11 @@ Error FromWireError(const magic::v1::Error& wire);
 absl::Status StatusFromWireError(const magic::v1::Error& wire);
 // Marks `result` FAILED with the E-coded error of `status`.
 void SetResultError(magic::v1::InvocationResult& result, const absl::Status& status);
+
+// A gRPC server's answer for an E-coded `status`: the catalog's gRPC code,
+// "E4003: message", and the whole error in the "magic-error-bin" trailer
+// on `context` (sync and callback servers alike). OK stays OK.
+grpc::Status ToGrpcStatus(const absl::Status& status, const std::string& request_id,
+                          grpc::ServerContextBase& context);
 
 }  // namespace magic

@@ -1,11 +1,16 @@
-// magic-scheduler: the result recorder (magic.results -> PostgreSQL) for
-// now; deployments, timers, retries and triggers join it with the
-// control-plane issue. Configuration: defaults, --config FILE, MAGIC_*
+// magic-scheduler: the result recorder (magic.results -> PostgreSQL) and
+// the Control gRPC service on scheduler.grpc_addr (deploy, list, get,
+// rollback, undeploy: versions in PostgreSQL, announced on
+// magic.deployments); timers, retries and triggers join it with the rest of
+// the control-plane issue. Configuration: defaults, --config FILE, MAGIC_*
 // environment, --set KEY=VALUE. Runs until SIGINT/SIGTERM.
 #include "common/logging.h"
 #include "common/postgres.h"
 #include "common/service_config.h"
 #include "common/topics.h"
+#include "proto/grpc_server.h"
+#include "scheduler/control_service.h"
+#include "scheduler/deployed_registry.h"
 #include "scheduler/result_store.h"
 
 #include <iostream>
@@ -14,7 +19,8 @@
 extern char** environ;
 
 int main(int argc, char** argv) {
-  const nlohmann::json defaults = magic::CommonServiceDefaults(/*postgres_pool_size=*/2);
+  nlohmann::json defaults = magic::CommonServiceDefaults(/*postgres_pool_size=*/2);
+  defaults["scheduler"] = {{"grpc_addr", "127.0.0.1:7072"}};
   auto config = magic::LoadServiceConfig(argc, argv, environ, defaults, std::cout);
   if (!config.ok()) {
     if (config.status().code() == absl::StatusCode::kCancelled) return 0;
@@ -42,7 +48,29 @@ int main(int argc, char** argv) {
     std::cerr << "magic-scheduler: " << s.message() << "\n";
     return 2;
   }
+  // Lifecycle: the Control service over the version store.
+  auto versions = magic::scheduler::VersionStore::Open(*store->pool);
+  if (!versions.ok()) {
+    std::cerr << "magic-scheduler: version store: " << versions.status().message() << "\n";
+    return 2;
+  }
+  auto producer = magic::kafka::MakeKafkaProducer(kafka);
+  if (!producer.ok()) {
+    std::cerr << "magic-scheduler: kafka producer: " << producer.status().message() << "\n";
+    return 2;
+  }
+  magic::scheduler::Deployer deployer(**versions, **producer);
+  magic::scheduler::ControlService control(deployer);
+  int port = 0;
+  const std::string grpc_addr = c["scheduler"]["grpc_addr"];
+  std::unique_ptr<grpc::Server> server = magic::StartGrpcServer(grpc_addr, {&control}, &port);
+  if (server == nullptr) {
+    std::cerr << "magic-scheduler: cannot listen on " << grpc_addr << "\n";
+    return 2;
+  }
+  MAGIC_LOG(info, "control service listening", {{"addr", grpc_addr}, {"port", port}});
   stop.Wait();
+  server->Shutdown();
   recorder.Stop();
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "common/service_config.h"
 #include "common/topics.h"
 #include "contracts/registry.h"
+#include "scheduler/deployed_registry.h"
 #include "scheduler/result_store.h"
 #include "worker/broker_relay.h"
 #include "worker/job_executor.h"
@@ -25,7 +26,9 @@ namespace {
 
 nlohmann::json Defaults() {
   nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/2);
-  d["controllers"] = {{"dir", "controllers"}};
+  // source: "dir" (the bundles under dir) or "deployments" (what the
+  // Control service deployed, switched live through magic.deployments).
+  d["controllers"] = {{"dir", "controllers"}, {"source", "dir"}};
   d["worker"] = {{"id", ""},
                  {"group", "magic-workers"},
                  {"concurrency", 2},
@@ -54,8 +57,6 @@ int main(int argc, char** argv) {
   magic::logging::Init({.component = "worker", .level = c["log"]["level"], .file = ""});
   magic::Clock& clock = magic::RealClockInstance();
 
-  auto registry = magic::contracts::LoadDirectoryRegistry(c["controllers"]["dir"]);
-  if (!registry.ok()) return Fail("controllers", registry.status());
   auto store =
       magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
   if (!store.ok()) return Fail("result store", store.status());
@@ -73,12 +74,15 @@ int main(int argc, char** argv) {
   if (id.empty()) id = magic::NewId("wk_");
   magic::worker::BrokerCallHandlerFactory calls(
       magic::worker::MakeBrokerStub(c["broker"]["addr"].get<std::string>()), id, clock);
-  magic::worker::SandboxJobExecutor executor(**registry, runners, calls, clock);
   magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-worker"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
       !s.ok()) {
     return Fail("kafka topics", s);
   }
+  auto registry = magic::scheduler::OpenControllerRegistry(
+      c["controllers"]["source"], c["controllers"]["dir"], *store->pool, kafka);
+  if (!registry.ok()) return Fail("controllers", registry.status());
+  magic::worker::SandboxJobExecutor executor(*registry->registry, runners, calls, clock);
   auto producer = magic::kafka::MakeKafkaProducer(kafka);
   if (!producer.ok()) return Fail("kafka", producer.status());
   magic::worker::WorkerService service({.worker_id = id,

@@ -3,8 +3,9 @@
 # embedded defaults (librdkafka mock cluster, a private PostgreSQL), then
 # `magic invoke` (sync and --async), `magic status`, HTTP with X-Request-ID,
 # an E1003, the broker (a cache-backed counter through the private Redis,
-# its audit records, `magic secrets` against the same farm), and a clean
-# stop on SIGTERM.
+# its audit records, `magic secrets` against the same farm), the lifecycle
+# verbs (deploy a v2, E4002, rollback, E4004, get, list, undeploy, each
+# switch live), and a clean stop on SIGTERM.
 # Usage: dev_smoke.sh BUILD_BIN_DIR   (from the repository root)
 set -u
 magic="$1/magic"
@@ -20,8 +21,9 @@ check() {  # check DESCRIPTION COMMAND...
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 grpc="127.0.0.1:$(port)"
 http="127.0.0.1:$(port)"
+control="127.0.0.1:$(port)"
 "$magic" dev --controllers examples --grpc-addr "$grpc" --http-addr "$http" \
-  --ready-file "$tmp/ready" >"$tmp/out" 2>"$tmp/log" &
+  --control-addr "$control" --ready-file "$tmp/ready" >"$tmp/out" 2>"$tmp/log" &
 dev=$!
 trap 'kill "$dev" 2>/dev/null; wait "$dev" 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 1 300); do
@@ -68,6 +70,45 @@ check "secrets set via state.json" test $? -eq 0
 "$magic" secrets list >"$tmp/secrets" 2>&1
 check "secrets list" grep -q DEV_TOKEN "$tmp/secrets"
 check "secret value not listed" bash -c "! grep -q s3cr3t-dev-value '$tmp/secrets'"
+
+# Lifecycle: the examples were deployed at start; now a v2, live.
+export MAGIC_CONTROL_ADDR="$control"
+greet() {  # greet NAME TEXT: waits up to 2 s for Greeter's answer to contain TEXT
+  for _ in $(seq 1 20); do
+    "$magic" invoke Greeter --addr "$grpc" --input "{\"name\": \"$1\"}" >"$tmp/greet" 2>&1
+    grep -q "$2" "$tmp/greet" && return 0
+    sleep 0.1
+  done
+  cat "$tmp/greet"
+  return 1
+}
+"$magic" list >"$tmp/list" 2>&1
+check "list shows the seeded Greeter" grep -q "^Greeter  *0.1.0" "$tmp/list"
+mkdir -p "$tmp/greeter2"
+sed 's/^version: 0.1.0$/version: 0.2.0/' examples/greeter/greeter.contract.yaml \
+  >"$tmp/greeter2/greeter.contract.yaml"
+sed 's/Hello, /Howdy, /' examples/greeter/greeter.py >"$tmp/greeter2/greeter.py"
+"$magic" deploy "$tmp/greeter2" >"$tmp/deploy" 2>&1
+check "deploy v2" grep -q "deployed Greeter 0.2.0 .*was 0.1.0" "$tmp/deploy"
+check "v2 answers" greet V2 "Howdy, V2!"
+sed -i 's/Howdy, /Hi, /' "$tmp/greeter2/greeter.py"
+"$magic" deploy "$tmp/greeter2" >"$tmp/e4002" 2>&1
+check "changed content, same version: exit 1" test $? -eq 1
+check "E4002 printed" grep -q '"E4002"' "$tmp/e4002"
+"$magic" rollback Greeter --to 0.1.0 >"$tmp/rollback" 2>&1
+check "rollback" grep -q "Greeter: active version 0.1.0 (was 0.2.0)" "$tmp/rollback"
+check "v1 answers again" greet V1 "Hello, V1!"
+"$magic" rollback Greeter --to 9.9.9 >"$tmp/e4004" 2>&1
+check "unknown rollback target: exit 1" test $? -eq 1
+check "E4004 printed" grep -q '"E4004"' "$tmp/e4004"
+"$magic" get Greeter --json >"$tmp/get" 2>&1
+check "get lists both versions" grep -q '"version": "0.2.0"' "$tmp/get"
+"$magic" undeploy Greeter >"$tmp/undeploy" 2>&1
+check "undeploy" grep -q "Greeter undeployed (was 0.1.0)" "$tmp/undeploy"
+check "undeployed: E4003" greet Gone '"E4003"'
+"$magic" list --addr 127.0.0.1:1 >"$tmp/unreachable" 2>&1
+check "control unreachable: exit 2" test $? -eq 2
+
 kill -TERM "$dev"
 wait "$dev"
 check "clean stop" test $? -eq 0
