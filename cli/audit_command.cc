@@ -27,33 +27,6 @@ using nlohmann::json;
 constexpr size_t kMaxFieldValue = 60;  // characters of one field value in the table
 constexpr size_t kColumns = 8;
 
-// Audit data comes from controllers: never let it drive the terminal.
-// Control characters (C0, DEL, C1) and bidi overrides become \x.. / \u....
-std::string Printable(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
-    const auto third = i + 2 < text.size() ? static_cast<unsigned char>(text[i + 2]) : 0;
-    if (c < 0x20 || c == 0x7F) {
-      out += fmt::format("\\x{:02x}", c);
-    } else if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {  // C1 controls
-      out += fmt::format("\\u{:04x}", next);
-      ++i;
-    } else if (c == 0xE2 && next == 0x80 && third >= 0xAA && third <= 0xAE) {  // U+202A..E
-      out += fmt::format("\\u{:04x}", 0x2000 + (third - 0x80));
-      i += 2;
-    } else if (c == 0xE2 && next == 0x81 && third >= 0xA6 && third <= 0xA9) {  // U+2066..9
-      out += fmt::format("\\u{:04x}", 0x2040 + (third - 0x80));
-      i += 2;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 // Characters on screen (code points; good enough for alignment).
 size_t Width(std::string_view text) {
   return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {

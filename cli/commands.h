@@ -7,6 +7,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace magic::cli {
@@ -46,5 +47,10 @@ struct NewControllerOptions {
 // Scaffolds contract, Python code in the spec's style, sample input and a
 // unittest. Refuses to overwrite anything.
 int RunNewController(const NewControllerOptions& options, std::ostream& out, std::ostream& err);
+
+// Text from controllers or the network, made safe for a terminal: control
+// characters (C0, DEL, C1) and bidi overrides become \x.. / \u.... (audit,
+// logs).
+std::string Printable(std::string_view text);
 
 }  // namespace magic::cli

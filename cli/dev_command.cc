@@ -195,10 +195,13 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   if (!factory.ok()) return fail("sandbox", factory.status());
   worker::RunnerPool runners({.generic_target = o.generic_runners}, **factory, clock);
   runners.Start();
+  const std::string worker_id = NewId("wk_");
   worker::BrokerCallHandlerFactory calls(worker::MakeBrokerStub((*broker_server)->address()),
-                                         NewId("wk_"), clock);
-  worker::SandboxJobExecutor executor(**registry, runners, calls, clock);
-  worker::WorkerService worker_service({.worker_id = NewId("wk_"), .concurrency = o.workers},
+                                         worker_id, clock);
+  worker::KafkaLogShipper logs(**producer,
+                               {.topic = std::string(topics::kLogs), .worker_id = worker_id});
+  worker::SandboxJobExecutor executor(**registry, runners, calls, clock, &logs);
+  worker::WorkerService worker_service({.worker_id = worker_id, .concurrency = o.workers},
                                        kafka_config, **producer, executor, &lookup, clock);
   if (absl::Status s = worker_service.Start(); !s.ok()) return fail("worker", s);
 
@@ -236,6 +239,8 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
                                 {"grpc", endpoints["grpc"]},
                                 {"http", endpoints["http"]},
                                 {"broker", (*broker_server)->address()},
+                                {"kafka", kafka_config.brokers},
+                                {"kafka_mock", kafka_config.mock},
                                 {"pid", static_cast<int64_t>(getpid())}};
   if (absl::Status s = WriteDevState(state_dir, state); !s.ok()) {
     MAGIC_LOG(warn, "dev state not written", {{"error", s.ToString()}});

@@ -1,7 +1,8 @@
 // Where a running `magic dev` describes itself, so that other verbs
 // (`magic secrets`, `magic audit`) reach the same farm without flags:
 // $HOME/.cache/magic/dev/state.json with "postgres_url", "master_key_file",
-// "redis_url", "grpc", "http", "broker" and "pid".
+// "redis_url", "grpc", "http", "broker", "kafka" (bootstrap servers),
+// "kafka_mock" (true: librdkafka's mock cluster) and "pid".
 #pragma once
 
 #include <absl/status/status.h>

@@ -1,16 +1,19 @@
 // magic: the command-line front of the farm. This binary only parses
 // arguments and dispatches to cli/commands.h.
 #include "cli/audit_command.h"
+#include "cli/batch_command.h"
 #include "cli/commands.h"
 #include "cli/farm_commands.h"
 #include "cli/keygen_command.h"
 #include "cli/lifecycle_commands.h"
+#include "cli/logs_command.h"
 #include "cli/run_command.h"
 #include "cli/secrets_command.h"
 
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <unistd.h>
 
 namespace {
 
@@ -100,8 +103,14 @@ int main(int argc, char** argv) {
   status_cmd->add_flag("--watch", status.watch, "Stream changes until it finishes");
   status_cmd->add_option("--addr", status.addr, "Gateway gRPC address (default $MAGIC_ADDR)");
 
+  magic::cli::BatchOptions batch;
+  CLI::App* batch_cmd = magic::cli::AddBatchCommand(app, batch);
+
   magic::cli::AuditOptions audit;
   CLI::App* audit_cmd = magic::cli::AddAuditCommand(app, audit);
+
+  magic::cli::LogsOptions logs;
+  CLI::App* logs_cmd = magic::cli::AddLogsCommand(app, logs);
 
   magic::cli::KeygenOptions keygen;
   CLI::App* keygen_cmd = magic::cli::AddKeygenCommand(app, keygen);
@@ -138,7 +147,11 @@ int main(int argc, char** argv) {
   }
   if (invoke_cmd->parsed()) return magic::cli::RunInvoke(invoke, std::cin, std::cout, std::cerr);
   if (status_cmd->parsed()) return magic::cli::RunStatus(status, std::cout, std::cerr);
+  if (batch_cmd->parsed()) {
+    return magic::cli::RunBatch(batch, std::cin, std::cout, std::cerr, isatty(STDERR_FILENO) == 1);
+  }
   if (audit_cmd->parsed()) return magic::cli::RunAudit(audit, std::cout, std::cerr);
+  if (logs_cmd->parsed()) return magic::cli::RunLogs(logs, std::cout, std::cerr);
   if (keygen_cmd->parsed()) return magic::cli::RunKeygen(keygen, std::cout, std::cerr);
   if (secrets_cmd->parsed()) {
     return magic::cli::RunSecrets(secrets, std::cin, std::cout, std::cerr);

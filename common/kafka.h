@@ -206,6 +206,17 @@ struct ConsumerOptions {
 // Where AssignAll() starts every partition.
 enum class StartAt { kBeginning, kEnd };
 
+// What AssignAllSince() assigned for one partition: it reads from `start`;
+// `end` is the next offset to be written as of the call (the high
+// watermark). A reader has caught up with the partition once it has seen
+// offset end - 1 (nothing to catch up when start >= end).
+struct PartitionRange {
+  int32_t partition = 0;
+  int64_t start = 0;
+  int64_t end = 0;
+  friend bool operator==(const PartitionRange&, const PartitionRange&) = default;
+};
+
 // A KafkaConsumer owns one librdkafka consumer handle; it has no thread of
 // its own (the owner's loop calls Poll()). Destruction calls Close().
 class KafkaConsumer {
@@ -220,6 +231,16 @@ class KafkaConsumer {
   // call returns is seen. NOT_FOUND when the topic does not exist.
   virtual absl::Status AssignAll(std::string_view topic, StartAt start,
                                  std::chrono::milliseconds timeout) = 0;
+
+  // Without a group: reads every partition of `topic` from its first
+  // message whose timestamp is >= `since_ms` (Unix ms; ListOffsets by time,
+  // like Java's offsetsForTimes), or from its end when there is none.
+  // Returns each partition's [start, end). The mock cluster cannot look up
+  // by time (it answers "none"): with `KafkaConfig::mock` every partition
+  // starts at its beginning instead, so filter on timestamp_ms() too.
+  // NOT_FOUND when the topic does not exist.
+  virtual absl::StatusOr<std::vector<PartitionRange>> AssignAllSince(
+      std::string_view topic, int64_t since_ms, std::chrono::milliseconds timeout) = 0;
 
   // The next message, or nullopt when `timeout` passes (or a transient
   // error was logged). Runs the rebalance hooks. An error Status only for

@@ -70,6 +70,28 @@ TEST(EmbeddedKafkaTest, ProduceConsumeRoundTripInGroup) {
   m.reset();  // messages go before their consumer
 }
 
+// The mock answers "none" to every ListOffsets by time: AssignAllSince
+// starts at the beginning there (the caller filters on timestamps).
+TEST(EmbeddedKafkaTest, AssignAllSinceStartsAtTheBeginningOnTheMock) {
+  EmbeddedKafka kafka;
+  ASSERT_OK(kafka.Start());
+  const KafkaConfig config = kafka.Config("mock-test");
+  ASSERT_OK(EnsureTopics(config, {{.name = "logs", .partitions = 2}}));
+  absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = MakeKafkaProducer(config);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  ASSERT_OK((*producer)->Produce({.topic = "logs", .value = "old", .partition = 1}, nullptr));
+  ASSERT_OK((*producer)->Flush(seconds(10)));
+  absl::StatusOr<std::unique_ptr<KafkaConsumer>> consumer = MakeKafkaConsumer(config, {});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  absl::StatusOr<std::vector<PartitionRange>> ranges =
+      (*consumer)->AssignAllSince("logs", int64_t{1} << 60, seconds(10));
+  ASSERT_TRUE(ranges.ok()) << ranges.status();
+  EXPECT_THAT(*ranges, testing::ElementsAre(PartitionRange{0, 0, 0}, PartitionRange{1, 0, 1}));
+  std::optional<KafkaMessage> m = PollOne(**consumer, seconds(15));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->value(), "old");
+}
+
 TEST(EmbeddedKafkaTest, EnsureTopicsNeedsARunningCluster) {
   KafkaConfig config{.brokers = "127.0.0.1:1", .mock = true};
   EXPECT_EQ(EnsureTopics(config, {{.name = "x"}}).code(), absl::StatusCode::kFailedPrecondition);

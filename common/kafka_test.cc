@@ -221,6 +221,47 @@ TEST_F(KafkaTest, AssignAllAtEndSeesOnlyNewMessages) {
   EXPECT_EQ(m->partition(), 2);
 }
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST_F(KafkaTest, AssignAllSinceStartsAtTheFirstMessageAtOrAfterTheTime) {
+  const std::string topic = Topic("since", 3);
+  auto producer = Producer();
+  ProduceSync(*producer, {.topic = topic, .value = "old", .partition = 0});
+  std::this_thread::sleep_for(milliseconds(50));
+  const int64_t since = NowMs();
+  std::this_thread::sleep_for(milliseconds(10));
+  ProduceSync(*producer, {.topic = topic, .value = "new0", .partition = 0});
+  ProduceSync(*producer, {.topic = topic, .value = "new1", .partition = 1});
+
+  auto consumer = Consumer();
+  absl::StatusOr<std::vector<PartitionRange>> ranges =
+      consumer->AssignAllSince(topic, since, seconds(10));
+  ASSERT_TRUE(ranges.ok()) << ranges.status();
+  EXPECT_THAT(*ranges, testing::ElementsAre(PartitionRange{0, 1, 2}, PartitionRange{1, 0, 1},
+                                            PartitionRange{2, 0, 0}));
+  std::vector<std::string> seen;
+  for (int i = 0; i < 2; ++i) {
+    std::optional<KafkaMessage> m = PollOne(*consumer, seconds(10));
+    ASSERT_TRUE(m.has_value());
+    seen.emplace_back(m->value());
+  }
+  EXPECT_THAT(seen, testing::UnorderedElementsAre("new0", "new1"));
+
+  // Nothing that recent: every partition starts at its end.
+  auto later = Consumer();
+  ranges = later->AssignAllSince(topic, NowMs() + 3'600'000, seconds(10));
+  ASSERT_TRUE(ranges.ok()) << ranges.status();
+  EXPECT_THAT(*ranges, testing::ElementsAre(PartitionRange{0, 2, 2}, PartitionRange{1, 1, 1},
+                                            PartitionRange{2, 0, 0}));
+  EXPECT_EQ(
+      Consumer()->AssignAllSince("test.missing." + RunId(), 0, milliseconds(500)).status().code(),
+      absl::StatusCode::kNotFound);
+}
+
 TEST_F(KafkaTest, AssignAllOfMissingTopicIsNotFound) {
   auto consumer = Consumer();
   EXPECT_EQ(consumer->AssignAll("test.missing." + RunId(), StartAt::kEnd, milliseconds(500)).code(),

@@ -16,6 +16,9 @@ inline constexpr std::string_view kCancellations = "magic.cancellations";
 inline constexpr std::string_view kDeployments = "magic.deployments";
 inline constexpr std::string_view kAudit = "magic.audit";
 inline constexpr std::string_view kDlq = "magic.dlq";
+// Controller log lines shipped by the workers (worker/log_shipper.h), keyed
+// by controller name; read by `magic logs`.
+inline constexpr std::string_view kLogs = "magic.logs";
 
 // "magic.replies.<gateway-id>": one per gateway, one partition.
 inline std::string ReplyTopic(std::string_view gateway_id) {
@@ -32,7 +35,8 @@ inline std::vector<kafka::TopicSpec> FarmTopicSpecs() {
            .partitions = 1,
            .config = {{"cleanup.policy", "compact"}}},
           {.name = std::string(kAudit), .partitions = 4},
-          {.name = std::string(kDlq), .partitions = 1}};
+          {.name = std::string(kDlq), .partitions = 1},
+          {.name = std::string(kLogs), .partitions = 4}};
 }
 
 }  // namespace magic::topics

@@ -4,7 +4,9 @@
 #include "common/ids.h"
 #include "proto/wire_errors.h"
 
+#include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -43,36 +45,43 @@ grpc::Status ToGrpcStatus(const absl::Status& status, const std::string& request
   return magic::ToGrpcStatus(status, request_id, context);  // shared with the Control service
 }
 
-// One thread polls the result store for every open Watch stream and writes
-// state changes. Each stream has at most one write in flight.
-class WatchHub {
+// One thread polls the result store for every open stream of one kind
+// (Watch: invocations; WatchBatch: batches) and writes state changes. Each
+// stream has at most one write in flight; the stream ends after writing a
+// final state (Final(T)).
+template <typename T>
+class PollHub {
  public:
-  class Stream final : public grpc::ServerWriteReactor<magic::v1::Invocation> {
+  using Fetch = std::function<absl::StatusOr<T>(const std::string&)>;
+  using Final = std::function<bool(const T&)>;
+
+  class Stream final : public grpc::ServerWriteReactor<T> {
    public:
-    Stream(WatchHub& hub, grpc::CallbackServerContext* context, std::string id)
+    Stream(PollHub& hub, grpc::CallbackServerContext* context, std::string id)
         : hub_(hub), context_(context), id_(std::move(id)) {}
     // Called by the hub thread with the latest state.
-    void Offer(const absl::StatusOr<magic::v1::Invocation>& state) {
+    void Offer(const absl::StatusOr<T>& state) {
       std::lock_guard<std::mutex> lock(mu_);
       if (done_ || writing_) return;
       if (!state.ok()) {
         done_ = true;
-        Finish(ToGrpcStatus(state.status(), id_, *context_));
+        this->Finish(ToGrpcStatus(state.status(), id_, *context_));
         return;
       }
-      if (state->SerializeAsString() == last_) return;
-      last_ = state->SerializeAsString();
+      std::string serialized = state->SerializeAsString();
+      if (serialized == last_) return;
+      last_ = std::move(serialized);
       current_ = *state;
       writing_ = true;
-      final_ = Finished(*state);
-      StartWrite(&current_);
+      final_ = hub_.final_(*state);
+      this->StartWrite(&current_);
     }
     void OnWriteDone(bool ok) override {
       std::lock_guard<std::mutex> lock(mu_);
       writing_ = false;
       if (!ok || final_) {
         done_ = true;
-        Finish(ok ? grpc::Status::OK : grpc::Status::CANCELLED);
+        this->Finish(ok ? grpc::Status::OK : grpc::Status::CANCELLED);
       }
     }
     void OnCancel() override {}
@@ -80,19 +89,20 @@ class WatchHub {
     const std::string& id() const { return id_; }
 
    private:
-    WatchHub& hub_;
+    PollHub& hub_;
     grpc::CallbackServerContext* context_;
     const std::string id_;
     std::mutex mu_;
-    magic::v1::Invocation current_;
+    T current_;
     std::string last_;
     bool writing_ = false, final_ = false, done_ = false;
   };
 
-  WatchHub(InvocationService& service, absl::Duration poll) : service_(service), poll_(poll) {
+  PollHub(Fetch fetch, Final final, absl::Duration poll)
+      : fetch_(std::move(fetch)), final_(std::move(final)), poll_(poll) {
     thread_ = std::thread([this] { Loop(); });
   }
-  ~WatchHub() {
+  ~PollHub() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
@@ -106,7 +116,7 @@ class WatchHub {
       std::lock_guard<std::mutex> lock(mu_);
       streams_.push_back(stream);
     }
-    stream->Offer(service_.Get(id));
+    stream->Offer(fetch_(id));
     return stream;
   }
   void Remove(Stream* stream) {
@@ -122,10 +132,11 @@ class WatchHub {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
       cv_.wait_for(lock, absl::ToChronoMilliseconds(poll_));
-      for (Stream* s : streams_) s->Offer(service_.Get(s->id()));
+      for (Stream* s : streams_) s->Offer(fetch_(s->id()));
     }
   }
-  InvocationService& service_;
+  const Fetch fetch_;
+  const Final final_;
   const absl::Duration poll_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -134,8 +145,24 @@ class WatchHub {
   std::thread thread_;
 };
 
+class WatchHub : public PollHub<magic::v1::Invocation> {
+ public:
+  WatchHub(InvocationService& service, absl::Duration poll)
+      : PollHub([&service](const std::string& id) { return service.Get(id); }, Finished, poll) {}
+};
+
+class BatchWatchHub : public PollHub<magic::v1::Batch> {
+ public:
+  BatchWatchHub(InvocationService& service, absl::Duration poll)
+      : PollHub([&service](const std::string& id) { return service.GetBatch(id); },
+                [](const magic::v1::Batch& b) { return b.finished(); }, poll) {}
+};
+
 GatewayGrpcService::GatewayGrpcService(InvocationService& service, absl::Duration watch_poll)
-    : service_(service), hub_(std::make_unique<WatchHub>(service, watch_poll)) {}
+    : service_(service),
+      hub_(std::make_unique<WatchHub>(service, watch_poll)),
+      batch_hub_(std::make_unique<BatchWatchHub>(service,
+                                                 std::max(watch_poll, absl::Milliseconds(250)))) {}
 
 GatewayGrpcService::~GatewayGrpcService() = default;
 
@@ -192,6 +219,52 @@ grpc::ServerUnaryReactor* GatewayGrpcService::Cancel(grpc::CallbackServerContext
   absl::StatusOr<magic::v1::Invocation> r = service_.Cancel(request->request_id());
   if (r.ok()) *response = *std::move(r);
   reactor->Finish(ToGrpcStatus(r.status(), request->request_id(), *context));
+  return reactor;
+}
+
+}  // namespace magic::gateway
+
+namespace magic::gateway {
+
+grpc::ServerUnaryReactor* GatewayGrpcService::SubmitBatch(
+    grpc::CallbackServerContext* context, const magic::v1::SubmitBatchRequest* request,
+    magic::v1::SubmitBatchResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const std::string id = RequestIdFrom(*context, "");
+  context->AddInitialMetadata("x-request-id", id);
+  BatchCall call{.controller = request->controller(),
+                 .inputs_json = {request->inputs_json().begin(), request->inputs_json().end()},
+                 .timeout_ms = static_cast<int64_t>(request->timeout_ms()),
+                 .idempotency_key = request->idempotency_key()};
+  service_.SubmitBatch(std::move(call), [reactor, response, context, id](auto r) {
+    if (r.ok()) *response = *std::move(r);
+    reactor->Finish(ToGrpcStatus(r.status(), id, *context));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GatewayGrpcService::GetBatch(grpc::CallbackServerContext* context,
+                                                       const magic::v1::GetBatchRequest* request,
+                                                       magic::v1::Batch* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<magic::v1::Batch> r = service_.GetBatch(request->batch_id());
+  if (r.ok()) *response = *std::move(r);
+  reactor->Finish(ToGrpcStatus(r.status(), "", *context));
+  return reactor;
+}
+
+grpc::ServerWriteReactor<magic::v1::Batch>* GatewayGrpcService::WatchBatch(
+    grpc::CallbackServerContext* context, const magic::v1::GetBatchRequest* request) {
+  return batch_hub_->Open(context, request->batch_id());
+}
+
+grpc::ServerUnaryReactor* GatewayGrpcService::ListBatchItems(
+    grpc::CallbackServerContext* context, const magic::v1::ListBatchItemsRequest* request,
+    magic::v1::ListBatchItemsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<magic::v1::ListBatchItemsResponse> r = service_.ListBatchItems(*request);
+  if (r.ok()) *response = *std::move(r);
+  reactor->Finish(ToGrpcStatus(r.status(), "", *context));
   return reactor;
 }
 

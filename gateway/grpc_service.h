@@ -5,7 +5,9 @@
 // response carries "x-request-id" (the caller's, when valid, or a new one).
 //
 // Watch streams the invocation's state every time it changes, polling the
-// result store through one shared thread (WatchHub) every `watch_poll`.
+// result store through one shared thread (WatchHub) every `watch_poll`;
+// WatchBatch likewise (BatchWatchHub, at least every 250 ms: a batch's
+// progress is a GROUP BY over its runs).
 #pragma once
 
 #include "gateway/invocation_service.h"
@@ -24,6 +26,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status, const std::string& request
                           grpc::CallbackServerContext& context);
 
 class WatchHub;
+class BatchWatchHub;
 
 class GatewayGrpcService final : public magic::v1::Gateway::CallbackService {
  public:
@@ -46,10 +49,22 @@ class GatewayGrpcService final : public magic::v1::Gateway::CallbackService {
   grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* context,
                                    const magic::v1::CancelRequest* request,
                                    magic::v1::Invocation* response) override;
+  grpc::ServerUnaryReactor* SubmitBatch(grpc::CallbackServerContext* context,
+                                        const magic::v1::SubmitBatchRequest* request,
+                                        magic::v1::SubmitBatchResponse* response) override;
+  grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
+                                     const magic::v1::GetBatchRequest* request,
+                                     magic::v1::Batch* response) override;
+  grpc::ServerWriteReactor<magic::v1::Batch>* WatchBatch(
+      grpc::CallbackServerContext* context, const magic::v1::GetBatchRequest* request) override;
+  grpc::ServerUnaryReactor* ListBatchItems(grpc::CallbackServerContext* context,
+                                           const magic::v1::ListBatchItemsRequest* request,
+                                           magic::v1::ListBatchItemsResponse* response) override;
 
  private:
   InvocationService& service_;
   std::unique_ptr<WatchHub> hub_;
+  std::unique_ptr<BatchWatchHub> batch_hub_;
 };
 
 }  // namespace magic::gateway

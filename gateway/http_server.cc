@@ -62,7 +62,64 @@ absl::StatusOr<InvokeCall> CallFrom(const httplib::Request& req, const std::stri
   return call;
 }
 
+// {"inputs": [...], "idempotency_key"?: "..."} -> a BatchCall; each input is
+// passed on as its JSON text (validated per item by the service).
+absl::StatusOr<BatchCall> BatchCallFrom(const httplib::Request& req) {
+  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("inputs") ||
+      !body["inputs"].is_array()) {
+    return MakeError(ErrorCode::kE1005, R"(the body must be {"inputs": [...]})");
+  }
+  BatchCall call{.controller = req.matches[1].str()};
+  call.inputs_json.reserve(body["inputs"].size());
+  for (const nlohmann::json& input : body["inputs"]) call.inputs_json.push_back(input.dump());
+  if (body.contains("idempotency_key") && body["idempotency_key"].is_string()) {
+    call.idempotency_key = body["idempotency_key"].get<std::string>();
+  }
+  if (req.has_header("Idempotency-Key"))
+    call.idempotency_key = req.get_header_value("Idempotency-Key");
+  return call;
+}
+
+// ?state=FAILED&page_size=N&page_token=T -> the request; E1005 when malformed.
+absl::StatusOr<magic::v1::ListBatchItemsRequest> ItemsRequestFrom(const httplib::Request& req) {
+  magic::v1::ListBatchItemsRequest request;
+  request.set_batch_id(req.matches[1].str());
+  if (req.has_param("state")) {
+    magic::v1::InvocationState state = magic::v1::INVOCATION_STATE_UNSPECIFIED;
+    if (!magic::v1::InvocationState_Parse(req.get_param_value("state"), &state)) {
+      return MakeError(ErrorCode::kE1005,
+                       "state must be QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED");
+    }
+    request.set_state(state);
+  }
+  if (req.has_param("page_size")) {
+    const std::string raw = req.get_param_value("page_size");
+    char* end = nullptr;
+    const long long v = std::strtoll(raw.c_str(), &end, 10);
+    if (raw.empty() || *end != '\0' || v < 0 || v > 1000) {
+      return MakeError(ErrorCode::kE1005, "page_size must be an integer in 0..1000");
+    }
+    request.set_page_size(static_cast<uint32_t>(v));
+  }
+  request.set_page_token(req.get_param_value("page_token"));
+  return request;
+}
+
 }  // namespace
+
+nlohmann::json BatchToJson(const magic::v1::Batch& batch) {
+  return {{"batch_id", batch.batch_id()},
+          {"controller", batch.controller()},
+          {"total", batch.total()},
+          {"queued", batch.queued()},
+          {"running", batch.running()},
+          {"succeeded", batch.succeeded()},
+          {"failed", batch.failed()},
+          {"cancelled", batch.cancelled()},
+          {"created_unix_ms", batch.created_unix_ms()},
+          {"finished", batch.finished()}};
+}
 
 nlohmann::json InvocationToJson(const magic::v1::Invocation& inv) {
   nlohmann::json j = {
@@ -131,6 +188,7 @@ void HttpGateway::Route() {
                   if (!r.ok()) return SendError(res, r.status(), id);
                   SendJson(res, 200, InvocationToJson(*r), id);
                 });
+  RouteBatches();
   server_->Get("/healthz", [](const auto& req, auto& res) {
     SendJson(res, 200, {{"status", "ok"}}, RequestIdOf(req));
   });
@@ -139,6 +197,40 @@ void HttpGateway::Route() {
     if (metrics_ == nullptr) return res.set_content("", "text/plain; version=0.0.4");
     res.set_content(prometheus::TextSerializer().Serialize(metrics_->Collect()),
                     "text/plain; version=0.0.4");
+  });
+}
+
+void HttpGateway::RouteBatches() {
+  server_->Post(
+      R"(/v1/controllers/([A-Za-z0-9_]{1,64}):submitBatch)", [this](const auto& req, auto& res) {
+        const std::string id = RequestIdOf(req);
+        absl::StatusOr<BatchCall> call = BatchCallFrom(req);
+        if (!call.ok()) return SendError(res, call.status(), id);
+        std::promise<absl::StatusOr<magic::v1::SubmitBatchResponse>> done;
+        service_.SubmitBatch(*std::move(call), [&done](auto r) { done.set_value(std::move(r)); });
+        absl::StatusOr<magic::v1::SubmitBatchResponse> r = done.get_future().get();
+        if (!r.ok()) return SendError(res, r.status(), id);
+        SendJson(res, 202,
+                 {{"batch_id", r->batch_id()},
+                  {"request_ids",
+                   std::vector<std::string>(r->request_ids().begin(), r->request_ids().end())}},
+                 id);
+      });
+  server_->Get(R"(/v1/batches/([A-Za-z0-9._:-]{1,128}))", [this](const auto& req, auto& res) {
+    const std::string id = RequestIdOf(req);
+    absl::StatusOr<magic::v1::Batch> r = service_.GetBatch(req.matches[1].str());
+    if (!r.ok()) return SendError(res, r.status(), id);
+    SendJson(res, 200, BatchToJson(*r), id);
+  });
+  server_->Get(R"(/v1/batches/([A-Za-z0-9._:-]{1,128})/items)", [this](const auto& req, auto& res) {
+    const std::string id = RequestIdOf(req);
+    absl::StatusOr<magic::v1::ListBatchItemsRequest> request = ItemsRequestFrom(req);
+    if (!request.ok()) return SendError(res, request.status(), id);
+    absl::StatusOr<magic::v1::ListBatchItemsResponse> r = service_.ListBatchItems(*request);
+    if (!r.ok()) return SendError(res, r.status(), id);
+    nlohmann::json items = nlohmann::json::array();
+    for (const magic::v1::Invocation& item : r->items()) items.push_back(InvocationToJson(item));
+    SendJson(res, 200, {{"items", items}, {"next_page_token", r->next_page_token()}}, id);
   });
 }
 

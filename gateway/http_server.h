@@ -5,6 +5,10 @@
 //   POST /v1/controllers/{name}:submit   → 202 {request_id}
 //   GET  /v1/invocations/{id}            → 200 {request_id, state, output | error, ...}
 //   POST /v1/invocations/{id}:cancel     → 200 the invocation
+//   POST /v1/controllers/{name}:submitBatch  body {"inputs": [...]} → 202 {batch_id, request_ids}
+//   GET  /v1/batches/{id}                → 200 {batch_id, total, queued, ..., finished}
+//   GET  /v1/batches/{id}/items?state=FAILED&page_size=N&page_token=T
+//                                        → 200 {items: [invocation...], next_page_token}
 //   GET  /healthz                        → 200 {"status": "ok"}
 //   GET  /metrics                        → Prometheus text format
 //
@@ -54,6 +58,7 @@ class HttpGateway {
 
  private:
   void Route();
+  void RouteBatches();
 
   InvocationService& service_;
   prometheus::Registry* metrics_;
@@ -65,5 +70,7 @@ class HttpGateway {
 
 // The JSON an HTTP client sees for an invocation (also `magic status --json`).
 nlohmann::json InvocationToJson(const magic::v1::Invocation& invocation);
+// The JSON of a batch's progress (GET /v1/batches/{id}, `magic batch --json`).
+nlohmann::json BatchToJson(const magic::v1::Batch& batch);
 
 }  // namespace magic::gateway

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <memory>
+
 namespace magic::gateway {
 namespace {
 
@@ -17,7 +19,52 @@ absl::Status ResultToStatus(const magic::v1::InvocationResult& result) {
   return StatusFromWireError(result.error());
 }
 
+absl::Status CheckInputSize(const std::string& input, int64_t limit) {
+  if (static_cast<int64_t>(input.size()) <= limit) return absl::OkStatus();
+  return MakeError(ErrorCode::kE1005,
+                   fmt::format("input is {} bytes; the limit is {}", input.size(), limit),
+                   {{"limit_bytes", limit}});
+}
+
+// `error` (an item's E-coded error) with details.item = `index`, so the
+// caller knows which line of its batch to fix.
+absl::Status ForItem(const absl::Status& error, size_t index) {
+  Error e = ErrorFromStatus(error);
+  if (!e.details.is_object()) e.details = nlohmann::json::object();
+  e.details["item"] = index;
+  return MakeError(e.code, fmt::format("item {}: {}", index, e.message), e.details);
+}
+
+// "<batch_id>-00042": sorts in item order (ListBatchItems pages by id).
+std::string ItemRequestId(const std::string& batch_id, size_t index) {
+  std::string id = fmt::format("{}-{:05d}", batch_id, index);
+  return IsValidRequestId(id) ? id : NewRequestId();
+}
+
+// Shared by the produce callbacks of one batch: the last one answers.
+struct BatchProgress {
+  std::mutex mu;
+  size_t pending = 0;
+  absl::Status first_error;
+  magic::v1::SubmitBatchResponse response;
+  InvocationService::SubmitBatchDone done;
+};
+
 }  // namespace
+
+absl::StatusOr<std::string> InvocationReader::RecordBatch(
+    const magic::v1::Batch&, const std::string&, const std::vector<magic::v1::InvocationJob>&) {
+  return MakeError(ErrorCode::kE3005, "this gateway has no result store for batches");
+}
+
+absl::StatusOr<magic::v1::Batch> InvocationReader::GetBatch(const std::string&) {
+  return MakeError(ErrorCode::kE3005, "this gateway has no result store for batches");
+}
+
+absl::StatusOr<magic::v1::ListBatchItemsResponse> InvocationReader::ListBatchItems(
+    const magic::v1::ListBatchItemsRequest&) {
+  return MakeError(ErrorCode::kE3005, "this gateway has no result store for batches");
+}
 
 InvocationService::InvocationService(GatewayOptions options, const contracts::Registry& registry,
                                      JobSink& sink, ReplyRouter& router, InvocationReader& reader,
@@ -31,28 +78,28 @@ InvocationService::InvocationService(GatewayOptions options, const contracts::Re
 
 absl::Status InvocationService::Prepare(const InvokeCall& call, bool sync,
                                         magic::v1::InvocationJob& job) {
-  if (static_cast<int64_t>(call.input_json.size()) > options_.max_input_bytes) {
-    return MakeError(ErrorCode::kE1005,
-                     fmt::format("input is {} bytes; the limit is {}", call.input_json.size(),
-                                 options_.max_input_bytes),
-                     {{"limit_bytes", options_.max_input_bytes}});
-  }
+  MAGIC_RETURN_IF_ERROR(CheckInputSize(call.input_json, options_.max_input_bytes));
   if (call.timeout_ms < 0) return MakeError(ErrorCode::kE1005, "timeout must not be negative");
   MAGIC_ASSIGN_OR_RETURN(auto version, registry_.Active(call.controller));
+  return PrepareFor(*version, call, sync, clock_.Now(), job);
+}
+
+absl::Status InvocationService::PrepareFor(const contracts::ControllerVersion& version,
+                                           const InvokeCall& call, bool sync, absl::Time now,
+                                           magic::v1::InvocationJob& job) {
   nlohmann::json input =
       nlohmann::json::parse(call.input_json, nullptr, /*allow_exceptions=*/false);
   if (input.is_discarded()) return MakeError(ErrorCode::kE1005, "input is not valid JSON");
-  MAGIC_RETURN_IF_ERROR(version->compiled->ValidateInput(input));
+  MAGIC_RETURN_IF_ERROR(version.compiled->ValidateInput(input));
 
-  const int64_t contract_ms = version->contract().resources.timeout_ms;
+  const int64_t contract_ms = version.contract().resources.timeout_ms;
   const int64_t run_ms = call.timeout_ms > 0 ? std::min(call.timeout_ms, contract_ms) : contract_ms;
-  const absl::Time now = clock_.Now();
   const absl::Duration ttl = sync ? absl::Milliseconds(run_ms) + options_.queue_grace
                                   : std::max(options_.submit_ttl, absl::Milliseconds(run_ms));
   job.set_request_id(call.request_id);
-  job.set_controller(version->name());
-  job.set_version(version->version());
-  job.set_contract_digest(version->digest);
+  job.set_controller(version.name());
+  job.set_version(version.version());
+  job.set_contract_digest(version.digest);
   job.set_input_json(call.input_json);
   job.set_enqueued_unix_ms(absl::ToUnixMillis(now));
   job.set_deadline_unix_ms(absl::ToUnixMillis(now + ttl));
@@ -161,6 +208,109 @@ absl::StatusOr<magic::v1::Invocation> InvocationService::Cancel(const std::strin
   state.set_request_id(request_id);
   state.set_state(magic::v1::CANCELLED);
   return state;
+}
+
+absl::StatusOr<std::vector<magic::v1::InvocationJob>> InvocationService::PrepareBatch(
+    const BatchCall& call, const std::string& batch_id) {
+  const int64_t n = static_cast<int64_t>(call.inputs_json.size());
+  if (n == 0) return MakeError(ErrorCode::kE1005, "a batch needs at least one input");
+  if (n > options_.max_batch_items) {
+    return MakeError(
+        ErrorCode::kE1005,
+        fmt::format("batch has {} items; the limit is {}", n, options_.max_batch_items),
+        {{"limit_items", options_.max_batch_items}});
+  }
+  int64_t bytes = 0;
+  for (const std::string& input : call.inputs_json) bytes += static_cast<int64_t>(input.size());
+  if (bytes > options_.max_batch_bytes) {
+    return MakeError(
+        ErrorCode::kE1005,
+        fmt::format("batch inputs are {} bytes; the limit is {}", bytes, options_.max_batch_bytes),
+        {{"limit_bytes", options_.max_batch_bytes}});
+  }
+  if (call.timeout_ms < 0) return MakeError(ErrorCode::kE1005, "timeout must not be negative");
+  // One version for the whole batch, even if a deploy lands meanwhile.
+  MAGIC_ASSIGN_OR_RETURN(auto version, registry_.Active(call.controller));
+  const absl::Time now = clock_.Now();
+  std::vector<magic::v1::InvocationJob> jobs(call.inputs_json.size());
+  InvokeCall item{.controller = call.controller, .timeout_ms = call.timeout_ms};
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    item.input_json = call.inputs_json[i];
+    item.request_id = ItemRequestId(batch_id, i);
+    absl::Status s = CheckInputSize(item.input_json, options_.max_input_bytes);
+    if (s.ok()) s = PrepareFor(*version, item, /*sync=*/false, now, jobs[i]);
+    if (!s.ok()) return ForItem(s, i);
+    jobs[i].set_batch_id(batch_id);
+  }
+  return jobs;
+}
+
+void InvocationService::SubmitBatch(BatchCall call, SubmitBatchDone done) {
+  const std::string batch_id = NewId("batch_");
+  absl::StatusOr<std::vector<magic::v1::InvocationJob>> jobs = PrepareBatch(call, batch_id);
+  if (!jobs.ok()) return done(jobs.status());
+  magic::v1::Batch batch;
+  batch.set_batch_id(batch_id);
+  batch.set_controller(jobs->front().controller());
+  batch.set_total(static_cast<uint32_t>(jobs->size()));
+  batch.set_created_unix_ms(jobs->front().enqueued_unix_ms());
+  // The store knows the batch before any of its jobs can finish, so
+  // progress never counts a result the batch does not know.
+  absl::StatusOr<std::string> holder = reader_.RecordBatch(batch, call.idempotency_key, *jobs);
+  if (!holder.ok()) return done(holder.status());
+  magic::v1::SubmitBatchResponse response;
+  response.set_batch_id(*holder);
+  if (*holder != batch_id) {  // the key's earlier batch: answer with it, produce nothing
+    absl::StatusOr<magic::v1::Batch> earlier = GetBatch(*holder);
+    if (!earlier.ok()) return done(earlier.status());
+    for (uint32_t i = 0; i < earlier->total(); ++i) {
+      response.add_request_ids(ItemRequestId(*holder, i));
+    }
+    return done(std::move(response));
+  }
+  for (const auto& job : *jobs) response.add_request_ids(job.request_id());
+  ProduceBatch(*std::move(jobs), std::move(response), std::move(done));
+}
+
+void InvocationService::ProduceBatch(std::vector<magic::v1::InvocationJob> jobs,
+                                     magic::v1::SubmitBatchResponse response,
+                                     SubmitBatchDone done) {
+  auto progress = std::make_shared<BatchProgress>();
+  progress->pending = jobs.size();
+  progress->response = std::move(response);
+  progress->done = std::move(done);
+  for (const auto& job : jobs) {
+    sink_.Send(job, [progress](absl::Status sent) {
+      std::unique_lock<std::mutex> lock(progress->mu);
+      if (!sent.ok() && progress->first_error.ok()) progress->first_error = sent;
+      if (--progress->pending > 0) return;
+      lock.unlock();
+      if (!progress->first_error.ok()) return progress->done(progress->first_error);
+      progress->done(std::move(progress->response));
+    });
+  }
+}
+
+absl::StatusOr<magic::v1::Batch> InvocationService::GetBatch(const std::string& batch_id) {
+  absl::StatusOr<magic::v1::Batch> batch = reader_.GetBatch(batch_id);
+  if (batch.status().code() == absl::StatusCode::kNotFound) {
+    return MakeError(ErrorCode::kE4003, fmt::format("no batch {}", batch_id),
+                     {{"batch_id", batch_id}});
+  }
+  return batch;
+}
+
+absl::StatusOr<magic::v1::ListBatchItemsResponse> InvocationService::ListBatchItems(
+    const magic::v1::ListBatchItemsRequest& request) {
+  absl::StatusOr<magic::v1::ListBatchItemsResponse> page = reader_.ListBatchItems(request);
+  if (page.status().code() == absl::StatusCode::kNotFound) {
+    return MakeError(ErrorCode::kE4003, fmt::format("no batch {}", request.batch_id()),
+                     {{"batch_id", request.batch_id()}});
+  }
+  if (page.status().code() == absl::StatusCode::kInvalidArgument) {
+    return MakeError(ErrorCode::kE1005, std::string(page.status().message()));
+  }
+  return page;
 }
 
 int HttpStatusFor(const absl::Status& status) {

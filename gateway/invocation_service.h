@@ -8,6 +8,9 @@
 //           has acknowledged the job (an id is never given for a lost job).
 //   Get:    read the result store; for a job this gateway just submitted and
 //           the store has not seen yet, answer QUEUED.
+//   SubmitBatch: validate every input first (one bad item rejects the batch,
+//           naming its index), record the batch and its QUEUED runs in the
+//           store, then produce one job per item (ids "<batch_id>-<index>").
 //
 // No call blocks: completions arrive through callbacks, on the producer's or
 // the reply consumer's thread. Thread-safe. Borrows everything it is given;
@@ -29,6 +32,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace magic::gateway {
 
@@ -50,6 +54,17 @@ class InvocationReader {
   virtual ~InvocationReader() = default;
   // NotFound if the store has no record of `request_id`.
   virtual absl::StatusOr<magic::v1::Invocation> Get(const std::string& request_id) = 0;
+
+  // Batches (scheduler::ResultStore semantics). The defaults refuse (E3005):
+  // a gateway without a store cannot take batches.
+  // Records the batch and its QUEUED runs; returns the id of the batch that
+  // holds `idempotency_key` (batch_id unless an earlier batch took it).
+  virtual absl::StatusOr<std::string> RecordBatch(
+      const magic::v1::Batch& batch, const std::string& idempotency_key,
+      const std::vector<magic::v1::InvocationJob>& jobs);
+  virtual absl::StatusOr<magic::v1::Batch> GetBatch(const std::string& batch_id);
+  virtual absl::StatusOr<magic::v1::ListBatchItemsResponse> ListBatchItems(
+      const magic::v1::ListBatchItemsRequest& request);
 };
 
 struct GatewayOptions {
@@ -60,6 +75,8 @@ struct GatewayOptions {
   int64_t max_input_bytes = int64_t{1} << 20;     // larger inputs are E1005
   absl::Duration queue_grace = absl::Seconds(5);  // sync: waiting beyond the run timeout
   absl::Duration submit_ttl = absl::Minutes(15);  // async: dropped (E3001) if not run by then
+  int64_t max_batch_items = 10'000;               // larger batches are E1005
+  int64_t max_batch_bytes = int64_t{12} << 20;    // sum of a batch's inputs; above: E1005
   // Signs each job's grant (not owned; must outlive the service). Null: jobs
   // carry no grant and the broker refuses their capability calls (E2005).
   const broker::GrantSigner* grant_signer = nullptr;
@@ -73,10 +90,18 @@ struct InvokeCall {
   std::string idempotency_key;
 };
 
+struct BatchCall {
+  std::string controller;
+  std::vector<std::string> inputs_json;
+  int64_t timeout_ms = 0;  // per run, as in InvokeCall
+  std::string idempotency_key;
+};
+
 class InvocationService {
  public:
   using InvokeDone = std::function<void(absl::StatusOr<magic::v1::InvokeResponse>)>;
   using SubmitDone = std::function<void(absl::StatusOr<std::string>)>;
+  using SubmitBatchDone = std::function<void(absl::StatusOr<magic::v1::SubmitBatchResponse>)>;
 
   InvocationService(GatewayOptions options, const contracts::Registry& registry, JobSink& sink,
                     ReplyRouter& router, InvocationReader& reader, Clock& clock);
@@ -94,11 +119,30 @@ class InvocationService {
   // error here: cancelling twice is harmless). E4003 for unknown ids.
   absl::StatusOr<magic::v1::Invocation> Cancel(const std::string& request_id);
 
+  // Validates every input, records the batch, produces its jobs; `done` gets
+  // the batch id and request ids once every job is durable, or an E-coded
+  // error (E1003/E1005 with details.item for a bad item; nothing produced).
+  // The same idempotency key answers with the earlier batch, producing nothing.
+  void SubmitBatch(BatchCall call, SubmitBatchDone done);
+  // E4003 for an unknown batch id.
+  absl::StatusOr<magic::v1::Batch> GetBatch(const std::string& batch_id);
+  // E4003 for an unknown batch, E1005 for a bad page size.
+  absl::StatusOr<magic::v1::ListBatchItemsResponse> ListBatchItems(
+      const magic::v1::ListBatchItemsRequest& request);
+
   const GatewayOptions& options() const { return options_; }
 
  private:
   // Checks shared by Invoke and Submit; fills `job` except reply topic.
   absl::Status Prepare(const InvokeCall& call, bool sync, magic::v1::InvocationJob& job);
+  // Prepare() once the version is known (a batch looks it up once).
+  absl::Status PrepareFor(const contracts::ControllerVersion& version, const InvokeCall& call,
+                          bool sync, absl::Time now, magic::v1::InvocationJob& job);
+  // The jobs of a batch (every input validated), or the first item's error.
+  absl::StatusOr<std::vector<magic::v1::InvocationJob>> PrepareBatch(const BatchCall& call,
+                                                                     const std::string& batch_id);
+  void ProduceBatch(std::vector<magic::v1::InvocationJob> jobs,
+                    magic::v1::SubmitBatchResponse response, SubmitBatchDone done);
   void RememberSubmitted(const magic::v1::InvocationJob& job);
 
   const GatewayOptions options_;

@@ -33,6 +33,17 @@
 
 namespace magic::scheduler {
 
+// A batch of runs submitted together (gateway SubmitBatch): one row in
+// magic.batches; its runs are the magic.invocations rows with its batch_id.
+struct BatchRecord {
+  std::string batch_id;
+  std::string controller;
+  std::string version;
+  int64_t total = 0;
+  int64_t created_unix_ms = 0;  // 0: now()
+  std::string idempotency_key;  // "": none
+};
+
 class ResultStore {
  public:
   virtual ~ResultStore() = default;
@@ -57,6 +68,27 @@ class ResultStore {
   // QUEUED/RUNNING -> CANCELLED. OK if it is (now) cancelled;
   // FAILED_PRECONDITION when it already finished; NOT_FOUND when unknown.
   virtual absl::Status MarkCancelled(std::string_view request_id) = 0;
+
+  // RecordQueued for many jobs in one round trip (existing rows are kept).
+  virtual absl::Status RecordQueuedBatch(const std::vector<magic::v1::InvocationJob>& jobs) = 0;
+
+  // Records `batch` and a QUEUED row per job (jobs carry its batch_id) in
+  // one transaction. Returns the id of the batch holding
+  // batch.idempotency_key: batch.batch_id, or the earlier batch that took
+  // the key (nothing is written then).
+  virtual absl::StatusOr<std::string> RecordBatch(
+      const BatchRecord& batch, const std::vector<magic::v1::InvocationJob>& jobs) = 0;
+
+  // The batch with its runs counted by state (one query); NOT_FOUND when
+  // unknown. Runs without a row yet count as queued.
+  virtual absl::StatusOr<magic::v1::Batch> GetBatch(std::string_view batch_id) = 0;
+
+  // A page of the batch's runs ordered by request id (keyset pagination:
+  // the page token is the last request id of the previous page), only those
+  // in request.state() unless it is UNSPECIFIED. NOT_FOUND for an unknown
+  // batch; INVALID_ARGUMENT for a page size above 1000.
+  virtual absl::StatusOr<magic::v1::ListBatchItemsResponse> ListBatchItems(
+      const magic::v1::ListBatchItemsRequest& request) = 0;
 };
 
 // The PostgreSQL store. Runs the (idempotent) migration first. `pool` must

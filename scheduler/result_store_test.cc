@@ -254,5 +254,142 @@ TEST_F(ResultStoreTest, RecorderConsumesResultsEndToEnd) {
   EXPECT_EQ(total, 42);
 }
 
+// ---- Batches (gateway SubmitBatch) ----
+
+std::vector<InvocationJob> BatchJobs(const std::string& batch_id, int n) {
+  std::vector<InvocationJob> jobs;
+  for (int i = 0; i < n; ++i) {
+    InvocationJob job = Job(fmt::format("{}-{:05d}", batch_id, i));
+    job.set_batch_id(batch_id);
+    jobs.push_back(job);
+  }
+  return jobs;
+}
+
+BatchRecord Record(const std::string& batch_id, int n, std::string key = "") {
+  return {.batch_id = batch_id,
+          .controller = "greeter",
+          .version = "1.0.0",
+          .total = n,
+          .created_unix_ms = 1'700'000'000'000,
+          .idempotency_key = std::move(key)};
+}
+
+TEST_F(ResultStoreTest, BatchCountsByState) {
+  const std::string batch = Id("batch-counts");
+  const std::vector<InvocationJob> jobs = BatchJobs(batch, 5);
+  absl::StatusOr<std::string> holder = store_->RecordBatch(Record(batch, 5), jobs);
+  ASSERT_OK(holder);
+  EXPECT_EQ(*holder, batch);
+  absl::StatusOr<magic::v1::Batch> b = store_->GetBatch(batch);
+  ASSERT_OK(b);
+  EXPECT_EQ(b->total(), 5u);
+  EXPECT_EQ(b->queued(), 5u);
+  EXPECT_EQ(b->controller(), "greeter");
+  EXPECT_EQ(b->created_unix_ms(), 1'700'000'000'000);
+  EXPECT_FALSE(b->finished());
+
+  ASSERT_OK(store_->RecordResults({Succeeded(jobs[0].request_id(), R"({"n":1})"),
+                                   Succeeded(jobs[1].request_id(), R"({"n":2})"),
+                                   Failed(jobs[2].request_id(), "E3003")}));
+  ASSERT_OK(store_->MarkCancelled(jobs[3].request_id()));
+  b = store_->GetBatch(batch);
+  ASSERT_OK(b);
+  EXPECT_EQ(b->succeeded(), 2u);
+  EXPECT_EQ(b->failed(), 1u);
+  EXPECT_EQ(b->cancelled(), 1u);
+  EXPECT_EQ(b->queued(), 1u);
+  EXPECT_FALSE(b->finished());
+  ASSERT_OK(store_->RecordResults({Failed(jobs[4].request_id(), "E3002")}));
+  b = store_->GetBatch(batch);
+  ASSERT_OK(b);
+  EXPECT_EQ(b->queued(), 0u);
+  EXPECT_TRUE(b->finished());
+  // The result upsert keeps the batch id the queued row was given.
+  absl::StatusOr<Invocation> item = store_->Get(jobs[0].request_id());
+  ASSERT_OK(item);
+  EXPECT_EQ(item->state(), magic::v1::SUCCEEDED);
+}
+
+TEST_F(ResultStoreTest, BatchUnknownIsNotFound) {
+  EXPECT_EQ(store_->GetBatch(Id("batch-none")).status().code(), absl::StatusCode::kNotFound);
+  magic::v1::ListBatchItemsRequest request;
+  request.set_batch_id(Id("batch-none"));
+  EXPECT_EQ(store_->ListBatchItems(request).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ResultStoreTest, BatchItemsPagesAndFilters) {
+  const std::string batch = Id("batch-items");
+  const std::vector<InvocationJob> jobs = BatchJobs(batch, 7);
+  ASSERT_OK(store_->RecordBatch(Record(batch, 7), jobs));
+  ASSERT_OK(store_->RecordResults({Failed(jobs[1].request_id(), "E3003"),
+                                   Failed(jobs[5].request_id(), "E3002"),
+                                   Succeeded(jobs[2].request_id(), R"({"n":2})")}));
+
+  magic::v1::ListBatchItemsRequest request;
+  request.set_batch_id(batch);
+  request.set_page_size(3);
+  std::vector<std::string> seen;
+  for (int page = 0; page < 5; ++page) {
+    absl::StatusOr<magic::v1::ListBatchItemsResponse> r = store_->ListBatchItems(request);
+    ASSERT_OK(r);
+    for (const Invocation& inv : r->items()) seen.push_back(inv.request_id());
+    if (r->next_page_token().empty()) break;
+    request.set_page_token(r->next_page_token());
+  }
+  ASSERT_EQ(seen.size(), 7u);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], jobs[i].request_id());
+
+  request.set_page_token("");
+  request.set_page_size(0);
+  request.set_state(magic::v1::FAILED);
+  absl::StatusOr<magic::v1::ListBatchItemsResponse> failed = store_->ListBatchItems(request);
+  ASSERT_OK(failed);
+  ASSERT_EQ(failed->items_size(), 2);
+  EXPECT_EQ(failed->items(0).request_id(), jobs[1].request_id());
+  EXPECT_EQ(failed->items(0).error().code(), "E3003");
+  EXPECT_EQ(failed->items(1).error().code(), "E3002");
+  EXPECT_TRUE(failed->next_page_token().empty());
+
+  request.set_page_size(1001);
+  EXPECT_EQ(store_->ListBatchItems(request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ResultStoreTest, BatchIdempotencyKeyReturnsTheFirstBatch) {
+  const std::string key = Id("batch-key");
+  const std::string first = Id("batch-first");
+  const std::string second = Id("batch-second");
+  ASSERT_OK(store_->RecordBatch(Record(first, 2, key), BatchJobs(first, 2)));
+  absl::StatusOr<std::string> holder =
+      store_->RecordBatch(Record(second, 3, key), BatchJobs(second, 3));
+  ASSERT_OK(holder);
+  EXPECT_EQ(*holder, first);
+  EXPECT_EQ(store_->GetBatch(second).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Get(second + "-00000").status().code(), absl::StatusCode::kNotFound);
+  // A retry of the same batch id (no key) is harmless.
+  ASSERT_OK(store_->RecordBatch(Record(first, 2), BatchJobs(first, 2)));
+  absl::StatusOr<magic::v1::Batch> b = store_->GetBatch(first);
+  ASSERT_OK(b);
+  EXPECT_EQ(b->total(), 2u);
+}
+
+TEST_F(ResultStoreTest, RecordQueuedBatchIsOneInsertAndKeepsFinishedRows) {
+  const std::string batch = Id("batch-queued");
+  std::vector<InvocationJob> jobs = BatchJobs(batch, 3);
+  jobs[1].set_input_json(R"({"name": "quote \" and backslash \\"})");
+  ASSERT_OK(store_->RecordQueuedBatch(jobs));
+  ASSERT_OK(store_->RecordResults({Succeeded(jobs[0].request_id(), R"({"n":1})")}));
+  ASSERT_OK(store_->RecordQueuedBatch(jobs));  // a retry: the finished row stays finished
+  absl::StatusOr<Invocation> first = store_->Get(jobs[0].request_id());
+  ASSERT_OK(first);
+  EXPECT_EQ(first->state(), magic::v1::SUCCEEDED);
+  absl::StatusOr<Invocation> second = store_->Get(jobs[1].request_id());
+  ASSERT_OK(second);
+  EXPECT_EQ(second->state(), magic::v1::QUEUED);
+  EXPECT_OK(store_->RecordQueuedBatch({}));
+  InvocationJob nameless = Job("");
+  EXPECT_EQ(store_->RecordQueuedBatch({nameless}).code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace magic::scheduler

@@ -12,13 +12,19 @@ namespace magic::worker {
 namespace {
 
 // Logs through the worker's logger and keeps the lines for the result.
+// Ships them too (log_shipper.h), when the worker has a shipper.
 class CollectingSink final : public EventSink {
  public:
-  CollectingSink(std::string controller, nlohmann::json fields, magic::v1::InvocationResult& result)
-      : inner_(std::move(controller), std::move(fields)), result_(result) {}
+  CollectingSink(const contracts::ControllerVersion& v, nlohmann::json fields,
+                 magic::v1::InvocationResult& result, LogShipper* shipper, Clock& clock)
+      : inner_(v.name(), fields),
+        shipping_(shipper, v.name(), v.version(), std::move(fields)),
+        result_(result),
+        clock_(clock) {}
   void OnLog(const LogRecord& record) override {
     inner_.OnLog(record);
-    if (result_.log_lines_size() >= kMaxLines) return;
+    shipping_.Ship(record, clock_.Now());
+    if (result_.log_lines_size() >= kMaxLogLinesPerInvocation) return;
     nlohmann::json line = {
         {"level", record.level}, {"msg", record.msg}, {"request_id", record.request_id}};
     if (record.fields.is_object()) {
@@ -31,9 +37,10 @@ class CollectingSink final : public EventSink {
   void OnMetric(const MetricRecord& record) override { inner_.OnMetric(record); }
 
  private:
-  static constexpr int kMaxLines = 200;
   LoggingEventSink inner_;
+  InvocationLogShipping shipping_;
   magic::v1::InvocationResult& result_;
+  Clock& clock_;
 };
 
 int64_t MicrosSince(absl::Time start, absl::Time end) {
@@ -60,8 +67,8 @@ ControllerBundle BundleFromVersion(const contracts::ControllerVersion& version) 
 }
 
 SandboxJobExecutor::SandboxJobExecutor(const contracts::Registry& registry, RunnerPool& pool,
-                                       CallHandlerFactory& calls, Clock& clock)
-    : registry_(registry), pool_(pool), calls_(calls), clock_(clock) {}
+                                       CallHandlerFactory& calls, Clock& clock, LogShipper* logs)
+    : registry_(registry), pool_(pool), calls_(calls), clock_(clock), logs_(logs) {}
 
 absl::StatusOr<std::shared_ptr<const ControllerBundle>> SandboxJobExecutor::BundleFor(
     const contracts::ControllerVersion& version) {
@@ -101,8 +108,8 @@ magic::v1::InvocationResult SandboxJobExecutor::Execute(const magic::v1::Invocat
   const absl::Duration left = absl::FromUnixMillis(job.deadline_unix_ms()) - start;
   const absl::Duration timeout =
       std::min(absl::Milliseconds(v.contract().resources.timeout_ms), left);
-  CollectingSink events(
-      v.name(), logging::LogFieldsFrom(input, v.contract().observability.log_fields), result);
+  CollectingSink events(v, logging::LogFieldsFrom(input, v.contract().observability.log_fields),
+                        result, logs_, clock_);
   absl::StatusOr<RunnerPool::Lease> lease = pool_.Acquire(**bundle, events);
   const absl::Time acquired = clock_.Now();
   result.mutable_timings()->set_sandbox_us(MicrosSince(start, acquired));

@@ -8,7 +8,8 @@
 // (warm, specialised generic, or fresh), run with the remaining time
 // (min(contract timeout, job deadline)), validate the output (E1004), give
 // the runner back. Controller logs go to the worker's log with the request
-// id and the contract's log_fields, and into the result's log_lines.
+// id and the contract's log_fields, into the result's log_lines and, with a
+// LogShipper, to magic.logs (log_shipper.h).
 //
 // Thread-safe: Execute() runs on several executor threads at once; Cancel()
 // from any thread.
@@ -16,6 +17,7 @@
 
 #include "common/clock.h"
 #include "contracts/registry.h"
+#include "worker/log_shipper.h"
 #include "worker/runner_pool.h"
 #include "worker/sandbox.h"
 #include "worker/worker_service.h"
@@ -48,9 +50,9 @@ ControllerBundle BundleFromVersion(const contracts::ControllerVersion& version);
 
 class SandboxJobExecutor final : public JobExecutor {
  public:
-  // Borrows everything.
+  // Borrows everything. `logs` may be null (no log shipping).
   SandboxJobExecutor(const contracts::Registry& registry, RunnerPool& pool,
-                     CallHandlerFactory& calls, Clock& clock);
+                     CallHandlerFactory& calls, Clock& clock, LogShipper* logs = nullptr);
 
   // JobExecutor
   magic::v1::InvocationResult Execute(const magic::v1::InvocationJob& job) override;
@@ -64,6 +66,7 @@ class SandboxJobExecutor final : public JobExecutor {
   RunnerPool& pool_;
   CallHandlerFactory& calls_;
   Clock& clock_;
+  LogShipper* const logs_;
 
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const ControllerBundle>> bundles_;

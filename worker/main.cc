@@ -33,7 +33,9 @@ nlohmann::json Defaults() {
                  {"group", "magic-workers"},
                  {"concurrency", 2},
                  {"generic_runners", 2},
-                 {"memory_budget_mb", 4096}};
+                 {"memory_budget_mb", 4096},
+                 // Controller log lines go here ("" disables; log_shipper.h).
+                 {"logs_topic", std::string(magic::topics::kLogs)}};
   // Where capability calls are relayed (magic-broker's gRPC address).
   d["broker"] = {{"addr", "127.0.0.1:7071"}};
   return d;
@@ -82,9 +84,19 @@ int main(int argc, char** argv) {
   auto registry = magic::scheduler::OpenControllerRegistry(
       c["controllers"]["source"], c["controllers"]["dir"], *store->pool, kafka);
   if (!registry.ok()) return Fail("controllers", registry.status());
-  magic::worker::SandboxJobExecutor executor(*registry->registry, runners, calls, clock);
   auto producer = magic::kafka::MakeKafkaProducer(kafka);
   if (!producer.ok()) return Fail("kafka", producer.status());
+  const nlohmann::json& logs_topic = c["worker"]["logs_topic"];
+  if (!logs_topic.is_string()) {
+    return Fail("config", absl::InvalidArgumentError("worker.logs_topic must be a string"));
+  }
+  std::unique_ptr<magic::worker::KafkaLogShipper> logs;
+  if (!logs_topic.get_ref<const std::string&>().empty()) {
+    logs = std::make_unique<magic::worker::KafkaLogShipper>(
+        **producer, magic::worker::KafkaLogShipperOptions{.topic = logs_topic, .worker_id = id});
+  }
+  magic::worker::SandboxJobExecutor executor(*registry->registry, runners, calls, clock,
+                                             logs.get());
   magic::worker::WorkerService service({.worker_id = id,
                                         .group_id = c["worker"]["group"],
                                         .concurrency = c["worker"]["concurrency"]},

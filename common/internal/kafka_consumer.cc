@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -106,7 +107,7 @@ void OnCommit(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_
 
 class RdKafkaConsumer final : public KafkaConsumer {
  public:
-  explicit RdKafkaConsumer(ConsumerOptions options) : options_(std::move(options)) {}
+  RdKafkaConsumer(ConsumerOptions options, bool mock) : options_(std::move(options)), mock_(mock) {}
   RdKafkaConsumer(const RdKafkaConsumer&) = delete;
   RdKafkaConsumer& operator=(const RdKafkaConsumer&) = delete;
   ~RdKafkaConsumer() override {
@@ -118,10 +119,10 @@ class RdKafkaConsumer final : public KafkaConsumer {
 
   // KafkaConsumer
   absl::Status Subscribe(const std::vector<std::string>& topics) override;
-  absl::Status ResolveEndOffsets(const std::vector<PartitionOffset>& wanted, PartitionListPtr& list,
-                                 std::chrono::steady_clock::time_point deadline);
   absl::Status AssignAll(std::string_view topic, StartAt start,
                          std::chrono::milliseconds timeout) override;
+  absl::StatusOr<std::vector<PartitionRange>> AssignAllSince(
+      std::string_view topic, int64_t since_ms, std::chrono::milliseconds timeout) override;
   absl::StatusOr<std::optional<KafkaMessage>> Poll(std::chrono::milliseconds timeout) override;
   absl::Status CommitOffsets(const std::vector<PartitionOffset>& next_offsets) override {
     return Commit(next_offsets, /*async=*/false);
@@ -144,6 +145,10 @@ class RdKafkaConsumer final : public KafkaConsumer {
   void Close() override;
 
  private:
+  absl::Status ResolveOffsets(const std::vector<PartitionOffset>& wanted, PartitionListPtr& list,
+                              std::chrono::steady_clock::time_point deadline);
+  // Assigns `list` (resolved offsets), paused if the consumer is.
+  absl::Status AssignList(const rd_kafka_topic_partition_list_t* list);
   static void RebalanceTrampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void OnAssign(rd_kafka_topic_partition_list_t* partitions);
@@ -156,6 +161,7 @@ class RdKafkaConsumer final : public KafkaConsumer {
   void WakeFetchers(const rd_kafka_topic_partition_list_t* partitions);
 
   const ConsumerOptions options_;
+  const bool mock_;  // librdkafka's mock cluster: no ListOffsets by time
   HandlePtr rk_;
   bool closed_ = false;    // owner thread only
   mutable std::mutex mu_;  // orders Pause/Resume against (re)assignment
@@ -248,12 +254,13 @@ absl::Status RdKafkaConsumer::Subscribe(const std::vector<std::string>& topics) 
   return StatusFromError(rd_kafka_subscribe(rk_.get(), list.get()), "kafka subscribe");
 }
 
-// ListOffsets for the end of every partition in `list`. Right after a topic
-// is created its leaders may still move (NOT_LEADER_FOR_PARTITION,
-// LEADER_NOT_AVAILABLE): those are retried until `deadline`.
-absl::Status RdKafkaConsumer::ResolveEndOffsets(const std::vector<PartitionOffset>& wanted,
-                                                PartitionListPtr& list,
-                                                std::chrono::steady_clock::time_point deadline) {
+// ListOffsets for every partition in `list` (each offset a timestamp, or
+// RD_KAFKA_OFFSET_END / _BEGINNING). Right after a topic is created its
+// leaders may still move (NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE):
+// those are retried until `deadline`.
+absl::Status RdKafkaConsumer::ResolveOffsets(const std::vector<PartitionOffset>& wanted,
+                                             PartitionListPtr& list,
+                                             std::chrono::steady_clock::time_point deadline) {
   while (true) {
     rd_kafka_resp_err_t err =
         rd_kafka_offsets_for_times(rk_.get(), list.get(), RemainingMs(deadline));
@@ -265,7 +272,7 @@ absl::Status RdKafkaConsumer::ResolveEndOffsets(const std::vector<PartitionOffse
                            err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR || !transient ||
         std::chrono::steady_clock::now() >= deadline) {
-      return StatusFromError(err, "kafka end offsets");
+      return StatusFromError(err, "kafka list offsets");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     list = ToPartitionList(wanted);  // the failed call overwrote the offsets
@@ -284,11 +291,47 @@ absl::Status RdKafkaConsumer::AssignAll(std::string_view topic, StartAt start,
          start == StartAt::kBeginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END});
   }
   PartitionListPtr list = ToPartitionList(offsets);
-  if (start == StartAt::kEnd) MAGIC_RETURN_IF_ERROR(ResolveEndOffsets(offsets, list, deadline));
+  if (start == StartAt::kEnd) MAGIC_RETURN_IF_ERROR(ResolveOffsets(offsets, list, deadline));
+  return AssignList(list.get());
+}
+
+absl::Status RdKafkaConsumer::AssignList(const rd_kafka_topic_partition_list_t* list) {
   std::lock_guard lock(mu_);
-  MAGIC_RETURN_IF_ERROR(StatusFromError(rd_kafka_assign(rk_.get(), list.get()), "kafka assign"));
-  if (paused_) rd_kafka_pause_partitions(rk_.get(), list.get());
+  MAGIC_RETURN_IF_ERROR(StatusFromError(rd_kafka_assign(rk_.get(), list), "kafka assign"));
+  if (paused_) {
+    PartitionListPtr copy(rd_kafka_topic_partition_list_copy(list));
+    rd_kafka_pause_partitions(rk_.get(), copy.get());
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PartitionRange>> RdKafkaConsumer::AssignAllSince(
+    std::string_view topic, int64_t since_ms, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MAGIC_ASSIGN_OR_RETURN(const int partitions, WaitForPartitions(rk_.get(), topic, deadline));
+  // Negative timestamps are librdkafka's logical offsets (END, BEGINNING).
+  const int64_t query = mock_ ? RD_KAFKA_OFFSET_BEGINNING : std::max<int64_t>(since_ms, 0);
+  std::vector<PartitionOffset> ends, starts;
+  for (int32_t p = 0; p < partitions; ++p) {
+    ends.push_back({std::string(topic), p, RD_KAFKA_OFFSET_END});
+    starts.push_back({std::string(topic), p, query});
+  }
+  PartitionListPtr end_list = ToPartitionList(ends);
+  MAGIC_RETURN_IF_ERROR(ResolveOffsets(ends, end_list, deadline));
+  PartitionListPtr start_list = ToPartitionList(starts);
+  MAGIC_RETURN_IF_ERROR(ResolveOffsets(starts, start_list, deadline));
+  std::vector<PartitionRange> ranges;
+  for (int i = 0; i < start_list->cnt; ++i) {
+    rd_kafka_topic_partition_t& start = start_list->elems[i];
+    const rd_kafka_topic_partition_t* end =
+        rd_kafka_topic_partition_list_find(end_list.get(), start.topic, start.partition);
+    if (end == nullptr) return absl::InternalError("kafka list offsets: partition missing");
+    // -1: no message at or after since_ms; start at the end.
+    if (start.offset < 0 || start.offset > end->offset) start.offset = end->offset;
+    ranges.push_back({start.partition, start.offset, end->offset});
+  }
+  MAGIC_RETURN_IF_ERROR(AssignList(start_list.get()));
+  return ranges;
 }
 
 absl::StatusOr<std::optional<KafkaMessage>> RdKafkaConsumer::Poll(
@@ -398,7 +441,7 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> MakeKafkaConsumer(const KafkaConf
   MAGIC_RETURN_IF_ERROR(internal::SetProperty(
       conf.get(), "auto.offset.reset",
       options.reset == ConsumerOptions::Reset::kEarliest ? "earliest" : "latest"));
-  auto consumer = std::make_unique<internal::RdKafkaConsumer>(std::move(options));
+  auto consumer = std::make_unique<internal::RdKafkaConsumer>(std::move(options), config.mock);
   MAGIC_RETURN_IF_ERROR(consumer->Init(std::move(conf)));
   return consumer;
 }

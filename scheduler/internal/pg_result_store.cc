@@ -46,6 +46,17 @@ CREATE INDEX IF NOT EXISTS invocations_batch_id_idx
   ON magic.invocations (batch_id) WHERE batch_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS invocations_unfinished_idx
   ON magic.invocations (created_at) WHERE state IN ('QUEUED', 'RUNNING');
+CREATE TABLE IF NOT EXISTS magic.batches (
+  batch_id        text PRIMARY KEY,
+  controller      text NOT NULL,
+  version         text NOT NULL DEFAULT '',
+  total           integer NOT NULL CHECK (total >= 0),
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  idempotency_key text UNIQUE
+);
+-- GetBatch counts and ListBatchItems pages (keyset on request_id) by batch.
+CREATE INDEX IF NOT EXISTS invocations_batch_items_idx
+  ON magic.invocations (batch_id, request_id) WHERE batch_id IS NOT NULL;
 )sql";
 
 // Any 64-bit constant; serializes concurrent migrations.

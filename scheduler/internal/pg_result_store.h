@@ -57,6 +57,12 @@ class PgResultStore final : public ResultStore {
   absl::StatusOr<std::unordered_set<std::string>> FindFinished(
       const std::vector<std::string>& request_ids) override;
   absl::Status MarkCancelled(std::string_view request_id) override;
+  absl::Status RecordQueuedBatch(const std::vector<magic::v1::InvocationJob>& jobs) override;
+  absl::StatusOr<std::string> RecordBatch(
+      const BatchRecord& batch, const std::vector<magic::v1::InvocationJob>& jobs) override;
+  absl::StatusOr<magic::v1::Batch> GetBatch(std::string_view batch_id) override;
+  absl::StatusOr<magic::v1::ListBatchItemsResponse> ListBatchItems(
+      const magic::v1::ListBatchItemsRequest& request) override;
 
  private:
   absl::Status WriteRows(const std::vector<ResultRow>& rows);

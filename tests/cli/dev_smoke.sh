@@ -3,7 +3,8 @@
 # embedded defaults (librdkafka mock cluster, a private PostgreSQL), then
 # `magic invoke` (sync and --async), `magic status`, HTTP with X-Request-ID,
 # an E1003, the broker (a cache-backed counter through the private Redis,
-# its audit records, `magic secrets` against the same farm), the lifecycle
+# its audit records, `magic secrets` against the same farm), `magic logs`
+# (catch-up, --request, --json, --follow), the lifecycle
 # verbs (deploy a v2, E4002, rollback, E4004, get, list, undeploy, each
 # switch live), and a clean stop on SIGTERM.
 # Usage: dev_smoke.sh BUILD_BIN_DIR   (from the repository root)
@@ -65,6 +66,40 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 check "audit record of the call" grep -q "cache:write" "$tmp/audit"
+
+# Controller logs over magic.logs: `magic logs` finds the embedded Kafka
+# through state.json (not the environment's brokers).
+logs() { env -u MAGIC_KAFKA_BROKERS "$magic" logs "$@"; }
+for _ in $(seq 1 50); do
+  logs VisitCounter >"$tmp/logs" 2>&1
+  [ "$(grep -c 'visit counted' "$tmp/logs")" -ge 2 ] && break
+  sleep 0.1
+done
+check "logs: the line with its request id" grep -q "^[0-9T:.-]*Z info $vid visit counted page=smoke visits=2" "$tmp/logs"
+check "logs: both invocations" test "$(grep -c 'visit counted' "$tmp/logs")" -ge 2
+logs VisitCounter --request "$vid" >"$tmp/logs_req" 2>&1
+check "logs --request: that request" test "$(grep -c " $vid visit counted" "$tmp/logs_req")" -eq 1
+check "logs --request: only that request" test "$(wc -l <"$tmp/logs_req")" -eq 1
+logs VisitCounter --request "$vid" --json >"$tmp/logs_json" 2>&1
+check "logs --json" grep -q "\"request_id\":\"$vid\"" "$tmp/logs_json"
+logs Greeter --request req_none >"$tmp/logs_none" 2>&1
+check "logs: nothing matched is said" grep -q "no log lines for Greeter request req_none" "$tmp/logs_none"
+timeout 30 env -u MAGIC_KAFKA_BROKERS "$magic" logs VisitCounter --follow --since 0s \
+  >"$tmp/follow" 2>&1 &
+follow=$!
+sleep 0.5
+"$magic" invoke VisitCounter --addr "$grpc" --input '{"page": "followed"}' >"$tmp/v3" 2>&1
+fid="$(sed -n 's/.*"request_id": "\(req_[a-z0-9]*\)".*/\1/p' "$tmp/v3" | head -1)"
+for _ in $(seq 1 50); do
+  grep -q "$fid visit counted page=followed" "$tmp/follow" && break
+  sleep 0.1
+done
+check "logs --follow: a line produced after it started" \
+  grep -q "$fid visit counted page=followed" "$tmp/follow"
+check "logs --follow: no older line" bash -c "! grep -q 'page=smoke' '$tmp/follow'"
+kill -INT "$follow"
+wait "$follow"
+check "logs --follow stops on SIGINT with 0" test $? -eq 0
 echo -n "s3cr3t-dev-value" | "$magic" secrets set DEV_TOKEN >"$tmp/secret" 2>&1
 check "secrets set via state.json" test $? -eq 0
 "$magic" secrets list >"$tmp/secrets" 2>&1
@@ -82,6 +117,21 @@ greet() {  # greet NAME TEXT: waits up to 2 s for Greeter's answer to contain TE
   cat "$tmp/greet"
   return 1
 }
+# magic batch: 20 Greeter lines; a bad JSON line stops before submitting
+# (exit 1, E1005 naming the line); a schema-invalid line is E1003 from the gateway.
+for i in $(seq 1 20); do echo "{\"name\": \"b$i\"}"; done >"$tmp/batch.jsonl"
+"$magic" batch Greeter --addr "$grpc" --file "$tmp/batch.jsonl" >"$tmp/batch" 2>"$tmp/batch.err"
+check "batch of 20: exit 0" test $? -eq 0
+check "batch summary" grep -q "20 runs, 20 succeeded, 0 failed" "$tmp/batch"
+check "batch progress on stderr" grep -q "20/20 ok 20 failed 0" "$tmp/batch.err"
+{ cat "$tmp/batch.jsonl"; echo '{"name": '; } >"$tmp/badline.jsonl"
+"$magic" batch Greeter --addr "$grpc" --file "$tmp/badline.jsonl" >"$tmp/badline" 2>&1
+check "bad JSON line: exit 1" test $? -eq 1
+check "bad JSON line: E1005 with the line" grep -q '"line": 21' "$tmp/badline"
+{ head -3 "$tmp/batch.jsonl"; echo '{"name": 5}'; } >"$tmp/badinput.jsonl"
+"$magic" batch Greeter --addr "$grpc" --file "$tmp/badinput.jsonl" >"$tmp/badinput" 2>&1
+check "schema-invalid line: exit 1" test $? -eq 1
+check "schema-invalid line: E1003 naming item 3" grep -q '"item": 3' "$tmp/badinput"
 "$magic" list >"$tmp/list" 2>&1
 check "list shows the seeded Greeter" grep -q "^Greeter  *0.1.0" "$tmp/list"
 mkdir -p "$tmp/greeter2"
