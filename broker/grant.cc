@@ -1,6 +1,7 @@
 #include "broker/grant.h"
 
 #include "common/errors.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 #include <fmt/format.h>
@@ -109,6 +110,16 @@ absl::StatusOr<GrantSigner> GrantSigner::FromSeed(std::string_view seed) {
                            reinterpret_cast<const unsigned char*>(seed.data()));
   signer.key_id_ = GrantKeyId(signer.public_key_);
   return signer;
+}
+
+absl::StatusOr<std::optional<GrantSigner>> GrantSigner::FromConfiguredFile(
+    const std::string& path) {
+  if (path.empty()) {
+    MAGIC_LOG(warn, "no grant.signing_key_file: capability calls of every job will be refused");
+    return std::optional<GrantSigner>();
+  }
+  MAGIC_ASSIGN_OR_RETURN(GrantSigner signer, FromSecretKeyFile(path));
+  return std::optional<GrantSigner>(std::move(signer));
 }
 
 absl::StatusOr<GrantSigner> GrantSigner::FromSecretKeyFile(const std::string& path) {

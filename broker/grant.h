@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,10 @@ class GrantSigner {
   static absl::StatusOr<GrantSigner> FromSeed(std::string_view seed);
   // Refuses a file readable by group or others.
   static absl::StatusOr<GrantSigner> FromSecretKeyFile(const std::string& path);
+  // A service's `grant.signing_key_file`: the signer, or nullopt (with a
+  // warning logged) when `path` is empty: jobs then carry no grant and the
+  // broker refuses every capability call (E2005).
+  static absl::StatusOr<std::optional<GrantSigner>> FromConfiguredFile(const std::string& path);
 
   // A serialized magic.v1.Grant for `job` (request id, controller,
   // version, contract digest, deadline) with a fresh nonce.

@@ -72,6 +72,15 @@ std::optional<std::string> ReadInput(const InvokeOptions& o, std::istream& in, s
 }  // namespace
 
 int RunInvoke(const InvokeOptions& o, std::istream& in, std::ostream& out, std::ostream& err) {
+  if (!o.async && (o.max_attempts || o.retry_on_timeout || o.idempotency_key)) {
+    err << "magic invoke: --max-attempts, --retry-on-timeout and --idempotency-key need --async "
+           "(a synchronous invoke is not retried)\n";
+    return kExitUsage;
+  }
+  if (o.max_attempts.value_or(0) > 10) {
+    err << "magic invoke: --max-attempts is at most 10\n";
+    return kExitUsage;
+  }
   std::optional<std::string> input = ReadInput(o, in, err);
   if (!input) return kExitUsage;
   const std::string addr = Address(o.addr);
@@ -81,6 +90,9 @@ int RunInvoke(const InvokeOptions& o, std::istream& in, std::ostream& out, std::
   request.set_input_json(*input);
   request.set_request_id(o.request_id);
   request.set_timeout_ms(static_cast<uint32_t>(std::max(0, o.timeout_ms)));
+  request.set_max_attempts(o.max_attempts.value_or(0));
+  request.set_retry_on_timeout(o.retry_on_timeout);
+  request.set_idempotency_key(o.idempotency_key.value_or(""));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(330));
   if (o.async) {

@@ -20,6 +20,8 @@
 #include "scheduler/control_service.h"
 #include "scheduler/deployed_registry.h"
 #include "scheduler/result_store.h"
+#include "scheduler/timers.h"
+#include "scheduler/triggers.h"
 #include "worker/broker_relay.h"
 #include "worker/job_executor.h"
 #include "worker/runner_pool.h"
@@ -134,17 +136,7 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   }
   auto registry = scheduler::DeployedRegistry::Start(**versions, kafka_config);
   if (!registry.ok()) return fail("deployments", registry.status());
-  scheduler::ControlService control(deployer);
-  int control_port = 0;
-  std::unique_ptr<grpc::Server> control_server =
-      StartGrpcServer(o.control_addr, {&control}, &control_port);
-  if (control_server == nullptr) {
-    err << "magic dev: control service cannot listen on " << o.control_addr << "\n";
-    return 2;
-  }
   worker::StoreLookup lookup(*store->store);
-  scheduler::ResultRecorder recorder(*store->store, kafka_config, {});
-  if (absl::Status s = recorder.Start(); !s.ok()) return fail("result recorder", s);
 
   std::unique_ptr<LocalRedis> local_redis;
   std::string redis_url = o.redis;
@@ -169,6 +161,30 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   if (!signer.ok()) return fail("grant keys", signer.status());
 
   Clock& clock = RealClockInstance();
+  // The scheduler: timers, retries, the watchdog, queue triggers, and the
+  // Control service with the schedule verbs.
+  auto timers = scheduler::TimerService::Open(*store->pool, **registry, &*signer, **producer,
+                                              clock, {});
+  if (!timers.ok()) return fail("timers", timers.status());
+  scheduler::ResultRecorderOptions recorder_options;
+  recorder_options.take_retries = [&timers](std::vector<magic::v1::InvocationResult> results) {
+    return (*timers)->TakeRetries(std::move(results));
+  };
+  scheduler::ResultRecorder recorder(*store->store, kafka_config, recorder_options);
+  if (absl::Status s = recorder.Start(); !s.ok()) return fail("result recorder", s);
+  (*timers)->Start();
+  scheduler::TriggerService triggers(**registry, *store->store, **timers, &*signer, **producer,
+                                     kafka_config, clock, {});
+  triggers.Start();
+  scheduler::ControlService control(deployer, timers->get());
+  int control_port = 0;
+  std::unique_ptr<grpc::Server> control_server =
+      StartGrpcServer(o.control_addr, {&control}, &control_port);
+  if (control_server == nullptr) {
+    err << "magic dev: control service cannot listen on " << o.control_addr << "\n";
+    return 2;
+  }
+
   broker::BrokerServerOptions broker_options;
   broker_options.grpc_addr = "127.0.0.1:0";
   if (o.policy.empty()) {
@@ -254,6 +270,8 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   worker_service.Stop();
   runners.Stop();
   (*broker_server)->Stop();
+  triggers.Stop();
+  (*timers)->Stop();
   recorder.Stop();
   (*registry)->Stop();
   std::error_code ec;

@@ -2,7 +2,9 @@
 // process), `magic invoke` and `magic status` (gRPC clients of a gateway).
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 namespace magic::cli {
@@ -38,6 +40,11 @@ struct InvokeOptions {
   bool json = false;       // the whole response as JSON
   int timeout_ms = 0;
   std::string request_id;
+  // Only with async (else a usage error): the Submit's retry policy and
+  // idempotency key.
+  std::optional<uint32_t> max_attempts;  // 0..10; 0: 3, 1: no retry
+  bool retry_on_timeout = false;         // E3001 counts as retryable
+  std::optional<std::string> idempotency_key;
 };
 int RunInvoke(const InvokeOptions& options, std::istream& in, std::ostream& out, std::ostream& err);
 

@@ -1,77 +1,22 @@
 #include "cli/lifecycle_commands.h"
 
 #include "cli/commands.h"
+#include "cli/control_client.h"
 #include "common/errors.h"
 #include "contracts/registry.h"
 #include "magic/v1/control.grpc.pb.h"
-#include "proto/wire_errors.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
-#include <cstdlib>
-#include <ctime>
 #include <ostream>
 
 namespace magic::cli {
 namespace {
 
 using Stub = magic::v1::Control::Stub;
-
-std::string Address(const std::string& given) {
-  if (!given.empty()) return given;
-  const char* env = std::getenv("MAGIC_CONTROL_ADDR");
-  return env != nullptr && *env != '\0' ? env : "127.0.0.1:7072";
-}
-
-// Bundles go up to 8 MiB (LoadBundle's bound); gRPC's default is 4 MiB.
-constexpr int kMaxMessageBytes = 9 << 20;
-
-std::unique_ptr<Stub> Connect(const std::string& addr) {
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
-  return magic::v1::Control::NewStub(
-      grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
-}
-
-void SetDeadline(grpc::ClientContext& context) {
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-}
-
-// The E-coded error of a failed call on `out` (from the "magic-error-bin"
-// trailer); 2 when the service was unreachable, else 1.
-int PrintRpcError(const grpc::Status& status, const grpc::ClientContext& context,
-                  const std::string& addr, std::ostream& out, std::ostream& err) {
-  const auto& trailers = context.GetServerTrailingMetadata();
-  auto it = trailers.find("magic-error-bin");
-  if (it == trailers.end() && (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                               status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)) {
-    err << "magic: control service " << addr << " unreachable: " << status.error_message()
-        << " (start one with `magic dev` or magic-scheduler, or set MAGIC_CONTROL_ADDR / "
-           "--addr)\n";
-    return kExitUsage;
-  }
-  magic::v1::Error wire;
-  if (it != trailers.end() &&
-      wire.ParseFromArray(it->second.data(), static_cast<int>(it->second.size()))) {
-    out << FromWireError(wire).ToJson().dump(2) << "\n";
-  } else {
-    err << "magic: " << status.error_message() << "\n";
-  }
-  return kExitInvalid;
-}
-
-std::string Time(int64_t unix_ms) {
-  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 nlohmann::json ToJson(const magic::v1::Deployment& d) {
   return {{"name", d.name()},
@@ -89,13 +34,13 @@ nlohmann::json ToJson(const magic::v1::ControllerInfo& c) {
     versions.push_back({{"version", v.version()},
                         {"digest", v.digest()},
                         {"contract_digest", v.contract_digest()},
-                        {"created_at", Time(v.created_unix_ms())},
+                        {"created_at", FormatUnixMs(v.created_unix_ms())},
                         {"active", v.active()}});
   }
   return {{"name", c.name()},
           {"active_version", c.active_version()},
           {"versions", versions},
-          {"updated_at", Time(c.updated_unix_ms())}};
+          {"updated_at", FormatUnixMs(c.updated_unix_ms())}};
 }
 
 std::string Short(const std::string& digest) { return digest.substr(0, 12); }
@@ -116,10 +61,10 @@ int Deploy(Stub& stub, const LifecycleOptions& o, const std::string& addr, std::
     file->set_content(f.content);
   }
   grpc::ClientContext context;
-  SetDeadline(context);
+  SetControlDeadline(context);
   magic::v1::Deployment d;
   grpc::Status status = stub.Deploy(&context, request, &d);
-  if (!status.ok()) return PrintRpcError(status, context, addr, out, err);
+  if (!status.ok()) return PrintControlError(status, context, addr, out, err);
   if (o.json) {
     out << ToJson(d).dump(2) << "\n";
   } else if (d.created()) {
@@ -135,10 +80,10 @@ int Deploy(Stub& stub, const LifecycleOptions& o, const std::string& addr, std::
 int List(Stub& stub, const LifecycleOptions& o, const std::string& addr, std::ostream& out,
          std::ostream& err) {
   grpc::ClientContext context;
-  SetDeadline(context);
+  SetControlDeadline(context);
   magic::v1::ListControllersResponse response;
   grpc::Status status = stub.List(&context, {}, &response);
-  if (!status.ok()) return PrintRpcError(status, context, addr, out, err);
+  if (!status.ok()) return PrintControlError(status, context, addr, out, err);
   if (o.json) {
     nlohmann::json all = nlohmann::json::array();
     for (const auto& c : response.controllers()) all.push_back(ToJson(c));
@@ -162,12 +107,12 @@ int List(Stub& stub, const LifecycleOptions& o, const std::string& addr, std::os
 int Get(Stub& stub, const LifecycleOptions& o, const std::string& addr, std::ostream& out,
         std::ostream& err) {
   grpc::ClientContext context;
-  SetDeadline(context);
+  SetControlDeadline(context);
   magic::v1::GetControllerRequest request;
   request.set_name(o.name);
   magic::v1::ControllerInfo c;
   grpc::Status status = stub.Get(&context, request, &c);
-  if (!status.ok()) return PrintRpcError(status, context, addr, out, err);
+  if (!status.ok()) return PrintControlError(status, context, addr, out, err);
   if (o.json) {
     out << ToJson(c).dump(2) << "\n";
     return kExitOk;
@@ -177,7 +122,7 @@ int Get(Stub& stub, const LifecycleOptions& o, const std::string& addr, std::ost
   out << fmt::format("  {:<12} {:<14} {:<20} {}\n", "VERSION", "DIGEST", "CREATED", "");
   for (const auto& v : c.versions()) {
     out << fmt::format("  {:<12} {:<14} {:<20} {}\n", v.version(), Short(v.digest()),
-                       Time(v.created_unix_ms()), v.active() ? "active" : "");
+                       FormatUnixMs(v.created_unix_ms()), v.active() ? "active" : "");
   }
   return kExitOk;
 }
@@ -185,7 +130,7 @@ int Get(Stub& stub, const LifecycleOptions& o, const std::string& addr, std::ost
 int Change(Stub& stub, bool rollback, const LifecycleOptions& o, const std::string& addr,
            std::ostream& out, std::ostream& err) {
   grpc::ClientContext context;
-  SetDeadline(context);
+  SetControlDeadline(context);
   magic::v1::Deployment d;
   grpc::Status status;
   if (rollback) {
@@ -198,7 +143,7 @@ int Change(Stub& stub, bool rollback, const LifecycleOptions& o, const std::stri
     request.set_name(o.name);
     status = stub.Undeploy(&context, request, &d);
   }
-  if (!status.ok()) return PrintRpcError(status, context, addr, out, err);
+  if (!status.ok()) return PrintControlError(status, context, addr, out, err);
   if (o.json) {
     out << ToJson(d).dump(2) << "\n";
   } else if (rollback) {
@@ -240,8 +185,8 @@ std::optional<int> RunLifecycle(const LifecycleCommands& c, const LifecycleOptio
   const bool any = c.deploy->parsed() || c.list->parsed() || c.get->parsed() ||
                    c.rollback->parsed() || c.undeploy->parsed();
   if (!any) return std::nullopt;
-  const std::string addr = Address(o.addr);
-  std::unique_ptr<Stub> stub = Connect(addr);
+  const std::string addr = ControlAddress(o.addr);
+  std::unique_ptr<Stub> stub = ConnectControl(addr);
   if (c.deploy->parsed()) return Deploy(*stub, o, addr, out, err);
   if (c.list->parsed()) return List(*stub, o, addr, out, err);
   if (c.get->parsed()) return Get(*stub, o, addr, out, err);

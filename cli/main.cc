@@ -8,6 +8,7 @@
 #include "cli/lifecycle_commands.h"
 #include "cli/logs_command.h"
 #include "cli/run_command.h"
+#include "cli/schedule_commands.h"
 #include "cli/secrets_command.h"
 
 #include <CLI/CLI.hpp>
@@ -96,6 +97,14 @@ int main(int argc, char** argv) {
   invoke_cmd->add_option("--timeout-ms", invoke.timeout_ms, "Run timeout (capped by the contract)");
   invoke_cmd->add_option("--request-id", invoke.request_id, "Request id to use");
   invoke_cmd->add_option("--addr", invoke.addr, "Gateway gRPC address (default $MAGIC_ADDR)");
+  invoke_cmd
+      ->add_option("--max-attempts", invoke.max_attempts,
+                   "With --async: attempts for retryable failures (0: 3; 1: no retry)")
+      ->check(CLI::Range(0, 10));
+  invoke_cmd->add_flag("--retry-on-timeout", invoke.retry_on_timeout,
+                       "With --async: a timeout (E3001) is retried too");
+  invoke_cmd->add_option("--idempotency-key", invoke.idempotency_key,
+                         "With --async: the same key returns the same run");
 
   magic::cli::StatusOptions status;
   CLI::App* status_cmd = app.add_subcommand("status", "Show an invocation's state");
@@ -117,6 +126,9 @@ int main(int argc, char** argv) {
 
   magic::cli::SecretsOptions secrets;
   CLI::App* secrets_cmd = magic::cli::AddSecretsCommand(app, secrets);
+
+  magic::cli::ScheduleOptions schedule;
+  CLI::App* schedule_cmd = magic::cli::AddScheduleCommand(app, schedule);
 
   magic::cli::LifecycleOptions lifecycle;
   const magic::cli::LifecycleCommands lifecycle_cmds =
@@ -155,6 +167,9 @@ int main(int argc, char** argv) {
   if (keygen_cmd->parsed()) return magic::cli::RunKeygen(keygen, std::cout, std::cerr);
   if (secrets_cmd->parsed()) {
     return magic::cli::RunSecrets(secrets, std::cin, std::cout, std::cerr);
+  }
+  if (schedule_cmd->parsed()) {
+    return magic::cli::RunSchedule(schedule, std::cin, std::cout, std::cerr);
   }
   if (auto code = magic::cli::RunLifecycle(lifecycle_cmds, lifecycle, std::cout, std::cerr)) {
     return *code;

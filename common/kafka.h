@@ -138,6 +138,12 @@ class KafkaProducer {
 
 absl::StatusOr<std::unique_ptr<KafkaProducer>> MakeKafkaProducer(const KafkaConfig& config);
 
+// Produces every record and waits until all are acknowledged: OK, or the
+// first failure, or DEADLINE_EXCEEDED after `timeout` (records may still be
+// delivered later: callers that give up must tolerate a duplicate).
+absl::Status ProduceAll(KafkaProducer& producer, const std::vector<ProducerRecord>& records,
+                        std::chrono::milliseconds timeout);
+
 // ----------------------------------------------------------------------------
 // Consumer
 

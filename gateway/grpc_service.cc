@@ -30,7 +30,9 @@ InvokeCall CallFrom(const magic::v1::InvokeRequest& request, std::string request
           .input_json = request.input_json(),
           .request_id = std::move(request_id),
           .timeout_ms = static_cast<int64_t>(request.timeout_ms()),
-          .idempotency_key = request.idempotency_key()};
+          .idempotency_key = request.idempotency_key(),
+          .max_attempts = request.max_attempts(),
+          .retry_on_timeout = request.retry_on_timeout()};
 }
 
 bool Finished(const magic::v1::Invocation& inv) {
@@ -235,7 +237,9 @@ grpc::ServerUnaryReactor* GatewayGrpcService::SubmitBatch(
   BatchCall call{.controller = request->controller(),
                  .inputs_json = {request->inputs_json().begin(), request->inputs_json().end()},
                  .timeout_ms = static_cast<int64_t>(request->timeout_ms()),
-                 .idempotency_key = request->idempotency_key()};
+                 .idempotency_key = request->idempotency_key(),
+                 .max_attempts = request->max_attempts(),
+                 .retry_on_timeout = request->retry_on_timeout()};
   service_.SubmitBatch(std::move(call), [reactor, response, context, id](auto r) {
     if (r.ok()) *response = *std::move(r);
     reactor->Finish(ToGrpcStatus(r.status(), id, *context));

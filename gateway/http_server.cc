@@ -2,11 +2,13 @@
 
 #include "common/errors.h"
 #include "common/ids.h"
+#include "common/status_macros.h"
 
 #include <fmt/format.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <cerrno>
 #include <future>
 #include <httplib.h>
 
@@ -47,17 +49,37 @@ nlohmann::json TimingsToJson(const magic::v1::Timings& t) {
           {"total_us", t.total_us()}, {"warm", t.warm()}};
 }
 
+// A non-negative integer header (absent: `fallback`); E1005 otherwise.
+absl::StatusOr<int64_t> HeaderCount(const httplib::Request& req, const char* name,
+                                    int64_t fallback) {
+  if (!req.has_header(name)) return fallback;
+  const std::string raw = req.get_header_value(name);
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(raw.c_str(), &end, 10);
+  if (raw.empty() || *end != '\0' || v < 0 || errno == ERANGE || v > (int64_t{1} << 31)) {
+    return MakeError(ErrorCode::kE1005, fmt::format("{} must be a non-negative integer", name),
+                     {{"header", name}});
+  }
+  return v;
+}
+
+// "true"/"false" (absent: false); E1005 otherwise.
+absl::StatusOr<bool> HeaderFlag(const httplib::Request& req, const char* name) {
+  if (!req.has_header(name)) return false;
+  const std::string raw = req.get_header_value(name);
+  if (raw == "true" || raw == "1") return true;
+  if (raw == "false" || raw == "0") return false;
+  return MakeError(ErrorCode::kE1005, fmt::format("{} must be true or false", name),
+                   {{"header", name}});
+}
+
 absl::StatusOr<InvokeCall> CallFrom(const httplib::Request& req, const std::string& id) {
   InvokeCall call{.controller = req.matches[1].str(), .input_json = req.body, .request_id = id};
-  if (req.has_header("X-Magic-Timeout-Ms")) {
-    const std::string raw = req.get_header_value("X-Magic-Timeout-Ms");
-    char* end = nullptr;
-    const long long v = std::strtoll(raw.c_str(), &end, 10);
-    if (raw.empty() || *end != '\0' || v < 0) {
-      return MakeError(ErrorCode::kE1005, "X-Magic-Timeout-Ms must be a non-negative integer");
-    }
-    call.timeout_ms = v;
-  }
+  MAGIC_ASSIGN_OR_RETURN(call.timeout_ms, HeaderCount(req, "X-Magic-Timeout-Ms", 0));
+  MAGIC_ASSIGN_OR_RETURN(const int64_t attempts, HeaderCount(req, "X-Magic-Max-Attempts", 0));
+  call.max_attempts = static_cast<uint32_t>(std::min<int64_t>(attempts, 1 << 20));
+  MAGIC_ASSIGN_OR_RETURN(call.retry_on_timeout, HeaderFlag(req, "X-Magic-Retry-On-Timeout"));
   call.idempotency_key = req.get_header_value("Idempotency-Key");
   return call;
 }
@@ -78,6 +100,21 @@ absl::StatusOr<BatchCall> BatchCallFrom(const httplib::Request& req) {
   }
   if (req.has_header("Idempotency-Key"))
     call.idempotency_key = req.get_header_value("Idempotency-Key");
+  if (body.contains("timeout_ms") || body.contains("max_attempts") ||
+      body.contains("retry_on_timeout")) {
+    const nlohmann::json& t = body.value("timeout_ms", nlohmann::json(0));
+    const nlohmann::json& m = body.value("max_attempts", nlohmann::json(0));
+    const nlohmann::json& r = body.value("retry_on_timeout", nlohmann::json(false));
+    if (!t.is_number_unsigned() || !m.is_number_unsigned() || !r.is_boolean() ||
+        t.get<uint64_t>() > (uint64_t{1} << 31) || m.get<uint64_t>() > (uint64_t{1} << 20)) {
+      return MakeError(ErrorCode::kE1005,
+                       "timeout_ms and max_attempts must be non-negative integers, "
+                       "retry_on_timeout a boolean");
+    }
+    call.timeout_ms = t.get<int64_t>();
+    call.max_attempts = m.get<uint32_t>();
+    call.retry_on_timeout = r.get<bool>();
+  }
   return call;
 }
 

@@ -4,6 +4,7 @@
 #include "common/ids.h"
 #include "common/status_macros.h"
 #include "proto/wire_errors.h"
+#include "scheduler/retry.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -52,6 +53,14 @@ struct BatchProgress {
 
 }  // namespace
 
+absl::StatusOr<std::string> InvocationReader::RecordSubmitted(
+    const magic::v1::InvocationJob& job) {
+  if (!job.idempotency_key().empty()) {
+    return MakeError(ErrorCode::kE3005, "this gateway has no result store for idempotency keys");
+  }
+  return job.request_id();
+}
+
 absl::StatusOr<std::string> InvocationReader::RecordBatch(
     const magic::v1::Batch&, const std::string&, const std::vector<magic::v1::InvocationJob>&) {
   return MakeError(ErrorCode::kE3005, "this gateway has no result store for batches");
@@ -86,26 +95,23 @@ absl::Status InvocationService::Prepare(const InvokeCall& call, bool sync,
 
 absl::Status InvocationService::PrepareFor(const contracts::ControllerVersion& version,
                                            const InvokeCall& call, bool sync, absl::Time now,
-                                           magic::v1::InvocationJob& job) {
-  nlohmann::json input =
-      nlohmann::json::parse(call.input_json, nullptr, /*allow_exceptions=*/false);
-  if (input.is_discarded()) return MakeError(ErrorCode::kE1005, "input is not valid JSON");
-  MAGIC_RETURN_IF_ERROR(version.compiled->ValidateInput(input));
-
-  const int64_t contract_ms = version.contract().resources.timeout_ms;
-  const int64_t run_ms = call.timeout_ms > 0 ? std::min(call.timeout_ms, contract_ms) : contract_ms;
-  const absl::Duration ttl = sync ? absl::Milliseconds(run_ms) + options_.queue_grace
-                                  : std::max(options_.submit_ttl, absl::Milliseconds(run_ms));
-  job.set_request_id(call.request_id);
-  job.set_controller(version.name());
-  job.set_version(version.version());
-  job.set_contract_digest(version.digest);
-  job.set_input_json(call.input_json);
-  job.set_enqueued_unix_ms(absl::ToUnixMillis(now));
-  job.set_deadline_unix_ms(absl::ToUnixMillis(now + ttl));
-  job.set_attempt(1);
-  job.set_idempotency_key(call.idempotency_key);
-  if (options_.grant_signer != nullptr) job.set_grant(options_.grant_signer->Sign(job, now));
+                                           magic::v1::InvocationJob& job) const {
+  scheduler::RunSpec spec{.request_id = call.request_id,
+                          .input_json = call.input_json,
+                          .timeout_ms = call.timeout_ms,
+                          .sync = sync,
+                          .ttl = options_.submit_ttl,
+                          .queue_grace = options_.queue_grace,
+                          .source = sync ? "invoke" : "submit",
+                          .idempotency_key = call.idempotency_key};
+  // A caller waiting on Invoke gets the failure and decides; async runs
+  // are retried by the scheduler under this policy.
+  if (!sync) {
+    MAGIC_ASSIGN_OR_RETURN(spec.retry, scheduler::MakeRetryPolicy(call.max_attempts,
+                                                                  call.retry_on_timeout,
+                                                                  /*on_error=*/false));
+  }
+  MAGIC_ASSIGN_OR_RETURN(job, scheduler::MakeJob(version, spec, now, options_.grant_signer));
   return absl::OkStatus();
 }
 
@@ -144,6 +150,15 @@ std::string InvocationService::Submit(InvokeCall call, SubmitDone done) {
   if (absl::Status s = Prepare(call, /*sync=*/false, job); !s.ok()) {
     done(s);
     return id;
+  }
+  absl::StatusOr<std::string> holder = reader_.RecordSubmitted(job);
+  if (!holder.ok()) {
+    done(holder.status());
+    return id;
+  }
+  if (*holder != id) {  // the key's earlier run: answer with it, produce nothing
+    done(*holder);
+    return *holder;
   }
   RememberSubmitted(job);
   sink_.Send(job, [this, id, done](absl::Status sent) {
@@ -233,7 +248,10 @@ absl::StatusOr<std::vector<magic::v1::InvocationJob>> InvocationService::Prepare
   MAGIC_ASSIGN_OR_RETURN(auto version, registry_.Active(call.controller));
   const absl::Time now = clock_.Now();
   std::vector<magic::v1::InvocationJob> jobs(call.inputs_json.size());
-  InvokeCall item{.controller = call.controller, .timeout_ms = call.timeout_ms};
+  InvokeCall item{.controller = call.controller,
+                  .timeout_ms = call.timeout_ms,
+                  .max_attempts = call.max_attempts,
+                  .retry_on_timeout = call.retry_on_timeout};
   for (size_t i = 0; i < jobs.size(); ++i) {
     item.input_json = call.inputs_json[i];
     item.request_id = ItemRequestId(batch_id, i);
@@ -241,6 +259,7 @@ absl::StatusOr<std::vector<magic::v1::InvocationJob>> InvocationService::Prepare
     if (s.ok()) s = PrepareFor(*version, item, /*sync=*/false, now, jobs[i]);
     if (!s.ok()) return ForItem(s, i);
     jobs[i].set_batch_id(batch_id);
+    jobs[i].set_source("batch");
   }
   return jobs;
 }

@@ -4,8 +4,10 @@
 //   Invoke: check size (E1005) and JSON, look up the active version (E4003),
 //           validate the input (E1003), stamp a deadline, produce the job,
 //           wait for the reply (deadline → E3001).
-//   Submit: the same checks, produce, answer with the request id once Kafka
-//           has acknowledged the job (an id is never given for a lost job).
+//   Submit: the same checks, record the QUEUED run in the store (the same
+//           idempotency key answers with the earlier run, producing
+//           nothing), produce, answer with the request id once Kafka has
+//           acknowledged the job (an id is never given for a lost job).
 //   Get:    read the result store; for a job this gateway just submitted and
 //           the store has not seen yet, answer QUEUED.
 //   SubmitBatch: validate every input first (one bad item rejects the batch,
@@ -23,6 +25,7 @@
 #include "gateway/reply_router.h"
 #include "magic/v1/gateway.pb.h"
 #include "magic/v1/invocation.pb.h"
+#include "scheduler/job_maker.h"
 
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
@@ -55,6 +58,13 @@ class InvocationReader {
   // NotFound if the store has no record of `request_id`.
   virtual absl::StatusOr<magic::v1::Invocation> Get(const std::string& request_id) = 0;
 
+  // Records a submitted run as QUEUED (with its input and retry policy, so
+  // the scheduler can retry it and its watchdog can tell it was lost).
+  // Returns the id of the run that holds job.idempotency_key: the job's own,
+  // or an earlier run's (nothing is written then). The default (no store)
+  // records nothing and refuses idempotency keys (E3005).
+  virtual absl::StatusOr<std::string> RecordSubmitted(const magic::v1::InvocationJob& job);
+
   // Batches (scheduler::ResultStore semantics). The defaults refuse (E3005):
   // a gateway without a store cannot take batches.
   // Records the batch and its QUEUED runs; returns the id of the batch that
@@ -85,9 +95,11 @@ struct GatewayOptions {
 struct InvokeCall {
   std::string controller;
   std::string input_json;
-  std::string request_id;  // empty: a new one is generated
-  int64_t timeout_ms = 0;  // 0: the contract's timeout; larger values are capped to it
-  std::string idempotency_key;
+  std::string request_id;       // empty: a new one is generated
+  int64_t timeout_ms = 0;       // 0: the contract's timeout; larger values are capped to it
+  std::string idempotency_key;  // Submit: the same key returns the same run
+  uint32_t max_attempts = 0;    // Submit: 0 = 3 (scheduler/retry.h); above 10: E1005
+  bool retry_on_timeout = false;
 };
 
 struct BatchCall {
@@ -95,6 +107,8 @@ struct BatchCall {
   std::vector<std::string> inputs_json;
   int64_t timeout_ms = 0;  // per run, as in InvokeCall
   std::string idempotency_key;
+  uint32_t max_attempts = 0;  // per run, as in InvokeCall
+  bool retry_on_timeout = false;
 };
 
 class InvocationService {
@@ -137,7 +151,7 @@ class InvocationService {
   absl::Status Prepare(const InvokeCall& call, bool sync, magic::v1::InvocationJob& job);
   // Prepare() once the version is known (a batch looks it up once).
   absl::Status PrepareFor(const contracts::ControllerVersion& version, const InvokeCall& call,
-                          bool sync, absl::Time now, magic::v1::InvocationJob& job);
+                          bool sync, absl::Time now, magic::v1::InvocationJob& job) const;
   // The jobs of a batch (every input validated), or the first item's error.
   absl::StatusOr<std::vector<magic::v1::InvocationJob>> PrepareBatch(const BatchCall& call,
                                                                      const std::string& batch_id);

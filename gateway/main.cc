@@ -63,15 +63,9 @@ int main(int argc, char** argv) {
                                                .http_host = c["gateway"]["http_host"],
                                                .http_port = c["gateway"]["http_port"]};
   options.service.max_input_bytes = c["gateway"]["max_input_bytes"];
-  std::optional<magic::broker::GrantSigner> signer;
-  if (const std::string key_file = c["grant"]["signing_key_file"]; !key_file.empty()) {
-    auto loaded = magic::broker::GrantSigner::FromSecretKeyFile(key_file);
-    if (!loaded.ok()) return Fail("grant signing key", loaded.status());
-    signer.emplace(*std::move(loaded));
-    options.service.grant_signer = &*signer;
-  } else {
-    MAGIC_LOG(warn, "no grant.signing_key_file: capability calls of every job will be refused");
-  }
+  auto signer = magic::broker::GrantSigner::FromConfiguredFile(c["grant"]["signing_key_file"]);
+  if (!signer.ok()) return Fail("grant signing key", signer.status());
+  if (signer->has_value()) options.service.grant_signer = &**signer;
   magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-gateway"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
       !s.ok()) {

@@ -14,6 +14,9 @@ class StoreReader final : public InvocationReader {
   absl::StatusOr<magic::v1::Invocation> Get(const std::string& request_id) override {
     return store_.Get(request_id);
   }
+  absl::StatusOr<std::string> RecordSubmitted(const magic::v1::InvocationJob& job) override {
+    return store_.RecordSubmitted(job);
+  }
   absl::StatusOr<std::string> RecordBatch(
       const magic::v1::Batch& batch, const std::string& idempotency_key,
       const std::vector<magic::v1::InvocationJob>& jobs) override {

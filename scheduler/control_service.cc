@@ -107,4 +107,53 @@ grpc::Status ControlService::Undeploy(grpc::ServerContext* context,
   return Answer(deployer_.Undeploy(request->name()), *context, response);
 }
 
+absl::Status ControlService::CheckTimers() const {
+  if (timers_ != nullptr) return absl::OkStatus();
+  return MakeError(ErrorCode::kE3005, "this control service runs no timers");
+}
+
+grpc::Status ControlService::CreateSchedule(grpc::ServerContext* context,
+                                            const magic::v1::CreateScheduleRequest* request,
+                                            magic::v1::Schedule* response) {
+  absl::Status s = CheckTimers();
+  s.Update(CheckArgument("controller", request->controller()));
+  if (request->cron().size() > kMaxNameBytes) s.Update(CheckArgument("cron", request->cron()));
+  if (!s.ok()) return ToGrpcStatus(s, "", *context);
+  absl::StatusOr<magic::v1::Schedule> created = timers_->Create(*request);
+  if (!created.ok()) return ToGrpcStatus(created.status(), "", *context);
+  MAGIC_LOG(info, "schedule created",
+            {{"id", created->schedule_id()},
+             {"controller", created->controller()},
+             {"cron", created->cron()},
+             {"next_run_unix_ms", created->next_run_unix_ms()}});
+  *response = *std::move(created);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListSchedules(grpc::ServerContext* context,
+                                           const magic::v1::ListSchedulesRequest* request,
+                                           magic::v1::ListSchedulesResponse* response) {
+  absl::Status s = CheckTimers();
+  if (request->controller().size() > kMaxNameBytes) {
+    s.Update(CheckArgument("controller", request->controller()));
+  }
+  if (!s.ok()) return ToGrpcStatus(s, "", *context);
+  auto schedules = timers_->List(request->controller());
+  if (!schedules.ok()) return ToGrpcStatus(schedules.status(), "", *context);
+  for (magic::v1::Schedule& one : *schedules) *response->add_schedules() = std::move(one);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::DeleteSchedule(grpc::ServerContext* context,
+                                            const magic::v1::DeleteScheduleRequest* request,
+                                            magic::v1::Schedule* response) {
+  absl::Status s = CheckTimers();
+  s.Update(CheckArgument("schedule_id", request->schedule_id()));
+  if (!s.ok()) return ToGrpcStatus(s, "", *context);
+  absl::StatusOr<magic::v1::Schedule> removed = timers_->Delete(request->schedule_id());
+  if (!removed.ok()) return ToGrpcStatus(removed.status(), "", *context);
+  *response = *std::move(removed);
+  return grpc::Status::OK;
+}
+
 }  // namespace magic::scheduler

@@ -199,18 +199,8 @@ absl::StatusOr<Deployment> Deployer::Announce(absl::StatusOr<Deployment> stored)
   event.set_undeployed(stored->undeployed);
   event.set_unix_ms(stored->unix_ms);
   const std::string value = event.SerializeAsString();
-  // Shared with the delivery callback, which may run after we gave up.
-  auto acked = std::make_shared<std::promise<absl::Status>>();
-  std::future<absl::Status> done = acked->get_future();
-  absl::Status produced = producer_.Produce(
-      {.topic = topic_, .key = stored->name, .value = value},
-      [acked](const kafka::DeliveryReport& report) { acked->set_value(report.status); });
-  absl::Status outcome = produced;
-  if (produced.ok()) {
-    outcome = done.wait_for(ack_timeout_) == std::future_status::ready
-                  ? done.get()
-                  : absl::DeadlineExceededError("no ack from Kafka");
-  }
+  const absl::Status outcome = kafka::ProduceAll(
+      producer_, {{.topic = topic_, .key = stored->name, .value = value}}, ack_timeout_);
   if (!outcome.ok()) {
     return MakeError(ErrorCode::kE4005,
                      fmt::format("{} is stored but its announcement failed ({}); replicas pick "

@@ -1,9 +1,16 @@
-// magic-scheduler: the result recorder (magic.results -> PostgreSQL) and
-// the Control gRPC service on scheduler.grpc_addr (deploy, list, get,
-// rollback, undeploy: versions in PostgreSQL, announced on
-// magic.deployments); timers, retries and triggers join it with the rest of
-// the control-plane issue. Configuration: defaults, --config FILE, MAGIC_*
-// environment, --set KEY=VALUE. Runs until SIGINT/SIGTERM.
+// magic-scheduler: the control plane. Runs
+//   - the result recorder (magic.results -> PostgreSQL), which hands failed
+//     runs to the retry rules first (retry timer or dead letter);
+//   - the timers (delayed runs, cron, retries) and the watchdog;
+//   - the queue:subscribe triggers of the deployed controllers;
+//   - the Control gRPC service on scheduler.grpc_addr (deploy, list, get,
+//     rollback, undeploy, schedules).
+// Any number of replicas may run: timers are claimed with SKIP LOCKED,
+// triggers and results are consumer groups. Configuration: defaults,
+// --config FILE, MAGIC_* environment, --set KEY=VALUE. Runs until
+// SIGINT/SIGTERM.
+#include "broker/grant.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "common/postgres.h"
 #include "common/service_config.h"
@@ -12,65 +19,105 @@
 #include "scheduler/control_service.h"
 #include "scheduler/deployed_registry.h"
 #include "scheduler/result_store.h"
+#include "scheduler/timers.h"
+#include "scheduler/triggers.h"
 
 #include <iostream>
 #include <signal.h>
 
 extern char** environ;
 
+namespace {
+
+nlohmann::json Defaults() {
+  nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/4);
+  d["scheduler"] = {{"grpc_addr", "127.0.0.1:7072"}};
+  // The registry the timers and triggers build jobs from (as the gateway's).
+  d["controllers"] = {{"dir", "controllers"}, {"source", "deployments"}};
+  // Signs the grants of the jobs the scheduler produces (timers, retries,
+  // triggers); the same key as the gateways'.
+  d["grant"] = {{"signing_key_file", ""}};
+  d["retry"] = {{"base_ms", 1000}, {"cap_ms", 120000}};
+  d["timers"] = {{"tick_ms", 250}, {"watch_interval_ms", 2000}, {"deadline_grace_ms", 30000}};
+  d["triggers"] = {{"max_attempts", 3}};
+  return d;
+}
+
+int Fail(const std::string& what, const absl::Status& s) {
+  std::cerr << "magic-scheduler: " << what << ": " << s.message() << "\n";
+  return 2;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  nlohmann::json defaults = magic::CommonServiceDefaults(/*postgres_pool_size=*/2);
-  defaults["scheduler"] = {{"grpc_addr", "127.0.0.1:7072"}};
-  auto config = magic::LoadServiceConfig(argc, argv, environ, defaults, std::cout);
-  if (!config.ok()) {
-    if (config.status().code() == absl::StatusCode::kCancelled) return 0;
-    std::cerr << "magic-scheduler: " << config.status().message() << "\n";
-    return 2;
-  }
+  auto config = magic::LoadServiceConfig(argc, argv, environ, Defaults(), std::cout);
+  if (!config.ok())
+    return config.status().code() == absl::StatusCode::kCancelled ? 0
+                                                                  : Fail("config", config.status());
   const nlohmann::json& c = *config;
   magic::StopSignals stop;
   magic::logging::Init({.component = "scheduler", .level = c["log"]["level"], .file = ""});
   auto store =
       magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
-  if (!store.ok()) {
-    std::cerr << "magic-scheduler: result store: " << store.status().message() << "\n";
-    return 2;
-  }
+  if (!store.ok()) return Fail("result store", store.status());
   const magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"],
                                         .client_id = "magic-scheduler"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
       !s.ok()) {
-    std::cerr << "magic-scheduler: kafka topics: " << s.message() << "\n";
-    return 2;
-  }
-  magic::scheduler::ResultRecorder recorder(*store->store, kafka, {});
-  if (absl::Status s = recorder.Start(); !s.ok()) {
-    std::cerr << "magic-scheduler: " << s.message() << "\n";
-    return 2;
-  }
-  // Lifecycle: the Control service over the version store.
-  auto versions = magic::scheduler::VersionStore::Open(*store->pool);
-  if (!versions.ok()) {
-    std::cerr << "magic-scheduler: version store: " << versions.status().message() << "\n";
-    return 2;
+    return Fail("kafka topics", s);
   }
   auto producer = magic::kafka::MakeKafkaProducer(kafka);
-  if (!producer.ok()) {
-    std::cerr << "magic-scheduler: kafka producer: " << producer.status().message() << "\n";
-    return 2;
-  }
+  if (!producer.ok()) return Fail("kafka producer", producer.status());
+  auto signer = magic::broker::GrantSigner::FromConfiguredFile(c["grant"]["signing_key_file"]);
+  if (!signer.ok()) return Fail("grant signing key", signer.status());
+  const magic::broker::GrantSigner* grant_signer = signer->has_value() ? &**signer : nullptr;
+
+  // Lifecycle: versions in PostgreSQL, announced on magic.deployments.
+  auto versions = magic::scheduler::VersionStore::Open(*store->pool);
+  if (!versions.ok()) return Fail("version store", versions.status());
+  auto registry = magic::scheduler::OpenControllerRegistry(
+      c["controllers"]["source"], c["controllers"]["dir"], *store->pool, kafka);
+  if (!registry.ok()) return Fail("controllers", registry.status());
+
+  magic::Clock& clock = magic::RealClockInstance();
+  magic::scheduler::TimerOptions timer_options;
+  timer_options.tick = absl::Milliseconds(c["timers"]["tick_ms"].get<int64_t>());
+  timer_options.watch_interval =
+      absl::Milliseconds(c["timers"]["watch_interval_ms"].get<int64_t>());
+  timer_options.deadline_grace =
+      absl::Milliseconds(c["timers"]["deadline_grace_ms"].get<int64_t>());
+  timer_options.backoff = {.base = absl::Milliseconds(c["retry"]["base_ms"].get<int64_t>()),
+                           .cap = absl::Milliseconds(c["retry"]["cap_ms"].get<int64_t>())};
+  auto timers = magic::scheduler::TimerService::Open(
+      *store->pool, *registry->registry, grant_signer, **producer, clock, timer_options);
+  if (!timers.ok()) return Fail("timers", timers.status());
+
+  magic::scheduler::ResultRecorderOptions recorder_options;
+  recorder_options.take_retries = [&timers](std::vector<magic::v1::InvocationResult> results) {
+    return (*timers)->TakeRetries(std::move(results));
+  };
+  magic::scheduler::ResultRecorder recorder(*store->store, kafka, recorder_options);
+  if (absl::Status s = recorder.Start(); !s.ok()) return Fail("result recorder", s);
+  (*timers)->Start();
+
+  magic::scheduler::TriggerService triggers(
+      *registry->registry, *store->store, **timers, grant_signer, **producer, kafka, clock,
+      {.max_attempts = c["triggers"]["max_attempts"].get<uint32_t>()});
+  triggers.Start();
+
   magic::scheduler::Deployer deployer(**versions, **producer);
-  magic::scheduler::ControlService control(deployer);
+  magic::scheduler::ControlService control(deployer, timers->get());
   int port = 0;
   const std::string grpc_addr = c["scheduler"]["grpc_addr"];
   std::unique_ptr<grpc::Server> server = magic::StartGrpcServer(grpc_addr, {&control}, &port);
-  if (server == nullptr) {
-    std::cerr << "magic-scheduler: cannot listen on " << grpc_addr << "\n";
-    return 2;
-  }
+  if (server == nullptr)
+    return Fail("control service", absl::UnavailableError("cannot listen on " + grpc_addr));
   MAGIC_LOG(info, "control service listening", {{"addr", grpc_addr}, {"port", port}});
   stop.Wait();
   server->Shutdown();
+  triggers.Stop();
+  (*timers)->Stop();
   recorder.Stop();
   return 0;
 }

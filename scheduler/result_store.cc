@@ -124,16 +124,27 @@ void ResultRecorder::Add(const kafka::KafkaMessage& message) {
   batch_->results.push_back(std::move(result));
 }
 
+absl::Status ResultRecorder::Write() {
+  if (!options_.take_retries) return store_.RecordResults(batch_->results);
+  // Retried failures are recorded by the hook (QUEUED, with their next
+  // attempt); the rest are final. Running the hook again after a store
+  // failure is harmless: a scheduled retry is keyed by run and attempt.
+  absl::StatusOr<std::vector<magic::v1::InvocationResult>> finals =
+      options_.take_retries(batch_->results);
+  if (!finals.ok()) return finals.status();
+  return store_.RecordResults(*finals);
+}
+
 void ResultRecorder::Flush() {
   if (batch_->empty()) return;
   if (!batch_->results.empty()) {
-    absl::Status status = store_.RecordResults(batch_->results);
+    absl::Status status = Write();
     while (!status.ok()) {
       MAGIC_LOG(warn, "result recorder: store failed, retrying",
                 {{"status", status.ToString()}, {"batch", batch_->results.size()}});
       if (stop_.load()) return;  // not committed: redelivered to the next recorder
       std::this_thread::sleep_for(options_.retry_backoff);
-      status = store_.RecordResults(batch_->results);
+      status = Write();
     }
   }
   // Durable now. A failed commit only means redelivery, which the store

@@ -48,13 +48,20 @@ class ResultStore {
  public:
   virtual ~ResultStore() = default;
 
-  // Creates the QUEUED row for `job` (no-op if the row exists).
-  // ALREADY_EXISTS when another request id holds job.idempotency_key.
+  // Creates the QUEUED row for `job` with its input, deadline and retry
+  // policy (no-op if the row exists). ALREADY_EXISTS when another request
+  // id holds job.idempotency_key.
   virtual absl::Status RecordQueued(const magic::v1::InvocationJob& job) = 0;
+
+  // RecordQueued for a Submit: returns the id of the run holding
+  // job.idempotency_key: job.request_id(), or the earlier run that took the
+  // key (nothing is written then).
+  virtual absl::StatusOr<std::string> RecordSubmitted(const magic::v1::InvocationJob& job) = 0;
 
   // Records a batch of results in one round trip (upsert). A result for a
   // request id already finished or cancelled is ignored, as is every result
-  // after the first for the same id in `results`.
+  // after the first for the same id in `results`. RUNNING events (a worker
+  // started an async run) move a QUEUED row to RUNNING with its lease.
   virtual absl::Status RecordResults(const std::vector<magic::v1::InvocationResult>& results) = 0;
 
   // The invocation; NOT_FOUND when the id is unknown.
@@ -120,6 +127,12 @@ struct ResultRecorderOptions {
   std::chrono::milliseconds max_delay{20};
   // Backoff between attempts when the store fails (it retries until Stop()).
   std::chrono::milliseconds retry_backoff{200};
+  // Before a batch is recorded: takes the failures that will be retried
+  // (TimerService::TakeRetries) and returns the results to record. Unset:
+  // every result is final.
+  std::function<absl::StatusOr<std::vector<magic::v1::InvocationResult>>(
+      std::vector<magic::v1::InvocationResult>)>
+      take_retries;
 };
 
 // Consumes `topic` in group `group_id`, writes results in batches with
@@ -163,6 +176,8 @@ class ResultRecorder {
   // Writes and commits the batch, retrying the store until it succeeds or
   // Stop() is called. Runs on the recorder's thread (also from on_revoke).
   void Flush();
+  // The batch through take_retries, then into the store.
+  absl::Status Write();
   kafka::RebalanceHooks Hooks();
 
   ResultStore& store_;

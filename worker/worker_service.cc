@@ -184,6 +184,7 @@ void WorkerService::Process(Work work) {
     }
   }
   const int64_t started = clock_.NowUnixMillis();
+  if (job.reply_topic().empty()) AnnounceStart(job, started);
   magic::v1::InvocationResult result = executor_.Execute(job);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -202,6 +203,26 @@ magic::v1::InvocationResult WorkerService::FailedResult(const Work& work,
   return result;
 }
 
+void WorkerService::AnnounceStart(const magic::v1::InvocationJob& job, int64_t started_ms) {
+  // Best effort and never waited for: a lost event only means the watchdog
+  // judges the run by its deadline instead of its lease.
+  magic::v1::InvocationResult event;
+  event.set_request_id(job.request_id());
+  event.set_controller(job.controller());
+  event.set_version(job.version());
+  event.set_state(magic::v1::RUNNING);
+  event.set_worker_id(options_.worker_id);
+  event.set_attempt(job.attempt());
+  event.set_started_unix_ms(started_ms);
+  // A job without a timeout (an older producer) is judged by its deadline.
+  const int64_t end = job.timeout_ms() > 0 ? started_ms + job.timeout_ms() : job.deadline_unix_ms();
+  event.set_lease_until_unix_ms(end + options_.lease_grace_ms);
+  (void)producer_.Produce({.topic = options_.results_topic,
+                           .key = job.request_id(),
+                           .value = event.SerializeAsString()},
+                          [](const kafka::DeliveryReport&) {});
+}
+
 void WorkerService::Publish(const Work& work, magic::v1::InvocationResult result) {
   const magic::v1::InvocationJob& job = work.job;
   result.set_request_id(job.request_id());
@@ -209,6 +230,8 @@ void WorkerService::Publish(const Work& work, magic::v1::InvocationResult result
   result.set_version(job.version());
   result.set_worker_id(options_.worker_id);
   result.set_attempt(job.attempt());
+  *result.mutable_retry() = job.retry();
+  result.set_source(job.source());
   const int64_t now = clock_.NowUnixMillis();
   result.set_finished_unix_ms(now);
   result.mutable_timings()->set_total_us((now - job.enqueued_unix_ms()) * 1000);

@@ -66,6 +66,10 @@ struct WorkerOptions {
   std::string group_id = "magic-workers";
   std::string jobs_topic = "magic.invocations";
   std::string results_topic = "magic.results";
+  // Async runs announce their start (a RUNNING event on results_topic) with
+  // a lease: the run's timeout plus this grace. The scheduler's watchdog
+  // deems the worker lost once the lease ends without a result.
+  int64_t lease_grace_ms = 30'000;
   std::string cancellations_topic = "magic.cancellations";
   int concurrency = 2;
   int max_queued = 64;
@@ -116,6 +120,7 @@ class WorkerService {
   // Produces `result` to the results topic (and the reply topic, if any);
   // marks the offset finished once every copy is durable.
   void Publish(const Work& work, magic::v1::InvocationResult result);
+  void AnnounceStart(const magic::v1::InvocationJob& job, int64_t started_ms);
   void MarkFinished(const Work& work);
   void MaybeCommit(bool force);
   void ApplyBackpressure();

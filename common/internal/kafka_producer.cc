@@ -206,4 +206,33 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> MakeKafkaProducer(const KafkaConf
   return std::make_unique<internal::RdKafkaProducer>(std::move(rk));
 }
 
+absl::Status ProduceAll(KafkaProducer& producer, const std::vector<ProducerRecord>& records,
+                        std::chrono::milliseconds timeout) {
+  // Shared with the delivery callbacks, which may run after we gave up.
+  struct Acks {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;
+    absl::Status first_error;
+  };
+  auto acks = std::make_shared<Acks>();
+  acks->pending = records.size();
+  auto settle = [acks](const absl::Status& status) {
+    std::lock_guard<std::mutex> lock(acks->mu);
+    if (!status.ok() && acks->first_error.ok()) acks->first_error = status;
+    if (--acks->pending == 0) acks->cv.notify_all();
+  };
+  for (const ProducerRecord& record : records) {
+    absl::Status queued = producer.Produce(
+        record, [settle](const DeliveryReport& report) { settle(report.status); });
+    if (!queued.ok()) settle(queued);
+  }
+  std::unique_lock<std::mutex> lock(acks->mu);
+  if (!acks->cv.wait_for(lock, timeout, [&acks] { return acks->pending == 0; })) {
+    return absl::DeadlineExceededError(
+        fmt::format("{} of {} records not acknowledged by Kafka", acks->pending, records.size()));
+  }
+  return acks->first_error;
+}
+
 }  // namespace magic::kafka

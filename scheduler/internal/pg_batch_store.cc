@@ -21,18 +21,27 @@ using magic::v1::ListBatchItemsResponse;
 constexpr uint32_t kDefaultPageSize = 100;
 constexpr uint32_t kMaxPageSize = 1000;
 
-// Same conflict rule as RecordQueued: a row that exists keeps its state.
+// A row that exists keeps its state (a redelivered or repeated job does
+// not reset a run). An idempotency key held by another run is a
+// unique_violation (ALREADY_EXISTS).
 constexpr const char* kQueuedMany = "magic_rs_queued_many";
 constexpr std::string_view kQueuedManySql = R"sql(
 INSERT INTO magic.invocations AS i
-  (request_id, controller, version, state, input_json, created_at, batch_id)
+  (request_id, controller, version, state, input_json, created_at, batch_id, idempotency_key,
+   deadline_at, run_json)
 SELECT j.id, j.controller, j.version, 'QUEUED', NULLIF(j.input, '')::json,
-       COALESCE(to_timestamp(NULLIF(j.created_ms, 0) / 1000.0), now()), NULLIF(j.batch, '')
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-  AS j(id, controller, version, input, created_ms, batch)
+       COALESCE(to_timestamp(NULLIF(j.created_ms, 0) / 1000.0), now()), NULLIF(j.batch, ''),
+       NULLIF(j.ikey, ''), to_timestamp(NULLIF(j.deadline_ms, 0) / 1000.0),
+       NULLIF(j.run, '')::json
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+            $7::text[], $8::bigint[], $9::text[])
+  AS j(id, controller, version, input, created_ms, batch, ikey, deadline_ms, run)
 ON CONFLICT (request_id) DO UPDATE SET
   input_json = COALESCE(i.input_json, EXCLUDED.input_json),
-  batch_id = COALESCE(i.batch_id, EXCLUDED.batch_id)
+  batch_id = COALESCE(i.batch_id, EXCLUDED.batch_id),
+  idempotency_key = COALESCE(i.idempotency_key, EXCLUDED.idempotency_key),
+  deadline_at = COALESCE(i.deadline_at, EXCLUDED.deadline_at),
+  run_json = COALESCE(i.run_json, EXCLUDED.run_json)
 )sql";
 
 // Any conflict (the key taken, or this batch id already recorded by a retry)
@@ -84,26 +93,38 @@ void Prepare(pqxx::connection_base& conn, const char* name, std::string_view sql
   conn.prepare(name, std::string(sql));
 }
 
-// The jobs as the six array literals of kQueuedManySql.
+// The jobs as the array literals of kQueuedManySql.
 struct JobArrays {
-  std::string ids, controllers, versions, inputs, created_ms, batches;
+  std::string ids, controllers, versions, inputs, created_ms, batches, keys, deadlines, runs;
 };
 
+std::string BigintArray(const std::vector<int64_t>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out += std::to_string(values[i]);
+  }
+  out.push_back('}');
+  return out;
+}
+
 JobArrays ToJobArrays(const std::vector<InvocationJob>& jobs) {
-  std::vector<std::string> ids, controllers, versions, inputs, batches;
-  std::string created = "{";
+  std::vector<std::string> ids, controllers, versions, inputs, batches, keys, runs;
+  std::vector<int64_t> created, deadlines;
   for (const InvocationJob& job : jobs) {
     ids.push_back(job.request_id());
     controllers.push_back(job.controller());
     versions.push_back(job.version());
     inputs.push_back(job.input_json());
     batches.push_back(job.batch_id());
-    if (created.size() > 1) created.push_back(',');
-    created += std::to_string(job.enqueued_unix_ms());
+    keys.push_back(job.idempotency_key());
+    runs.push_back(RunJson(job));
+    created.push_back(job.enqueued_unix_ms());
+    deadlines.push_back(job.deadline_unix_ms());
   }
-  created.push_back('}');
   return {TextArray(ids),    TextArray(controllers), TextArray(versions),
-          TextArray(inputs), std::move(created),     TextArray(batches)};
+          TextArray(inputs), BigintArray(created),   TextArray(batches),
+          TextArray(keys),   BigintArray(deadlines), TextArray(runs)};
 }
 
 absl::Status CheckJobs(const std::vector<InvocationJob>& jobs) {
@@ -116,12 +137,16 @@ absl::Status CheckJobs(const std::vector<InvocationJob>& jobs) {
 void WriteQueued(pqxx::transaction_base& tx, const JobArrays& a) {
   Prepare(tx.conn(), kQueuedMany, kQueuedManySql);
   tx.exec_prepared0(kQueuedMany, a.ids, a.controllers, a.versions, a.inputs, a.created_ms,
-                    a.batches);
+                    a.batches, a.keys, a.deadlines, a.runs);
 }
 
 uint32_t Count(const pqxx::field& field) { return static_cast<uint32_t>(field.as<int64_t>()); }
 
 }  // namespace
+
+void WriteQueuedJobs(pqxx::transaction_base& tx, const std::vector<InvocationJob>& jobs) {
+  if (!jobs.empty()) WriteQueued(tx, ToJobArrays(jobs));
+}
 
 absl::Status PgResultStore::RecordQueuedBatch(const std::vector<InvocationJob>& jobs) {
   if (jobs.empty()) return absl::OkStatus();

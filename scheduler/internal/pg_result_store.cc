@@ -57,23 +57,16 @@ CREATE TABLE IF NOT EXISTS magic.batches (
 -- GetBatch counts and ListBatchItems pages (keyset on request_id) by batch.
 CREATE INDEX IF NOT EXISTS invocations_batch_items_idx
   ON magic.invocations (batch_id, request_id) WHERE batch_id IS NOT NULL;
+-- Retries and the watchdog (docs/scheduler.md): when a queued run must have
+-- run by, until when a started run may take, and how to run it again
+-- (timeout, ttl, source, retry policy as JSON).
+ALTER TABLE magic.invocations ADD COLUMN IF NOT EXISTS deadline_at timestamptz;
+ALTER TABLE magic.invocations ADD COLUMN IF NOT EXISTS lease_until timestamptz;
+ALTER TABLE magic.invocations ADD COLUMN IF NOT EXISTS run_json json;
 )sql";
 
 // Any 64-bit constant; serializes concurrent migrations.
 constexpr int64_t kMigrationLock = 0x6d61676963'0001;
-
-constexpr const char* kQueued = "magic_rs_queued";
-constexpr std::string_view kQueuedSql = R"sql(
-INSERT INTO magic.invocations AS i
-  (request_id, controller, version, state, input_json, created_at, idempotency_key, batch_id)
-VALUES ($1, $2, $3, 'QUEUED', NULLIF($4, '')::json,
-        CASE WHEN $5::bigint > 0 THEN to_timestamp($5::bigint / 1000.0) ELSE now() END,
-        NULLIF($6, ''), NULLIF($7, ''))
-ON CONFLICT (request_id) DO UPDATE SET
-  input_json = COALESCE(i.input_json, EXCLUDED.input_json),
-  idempotency_key = COALESCE(i.idempotency_key, EXCLUDED.idempotency_key),
-  batch_id = COALESCE(i.batch_id, EXCLUDED.batch_id)
-)sql";
 
 constexpr const char* kResults = "magic_rs_results";
 constexpr std::string_view kResultsSql = R"sql(
@@ -105,6 +98,25 @@ SELECT request_id, controller, version, state, output_json::text, error_json::te
        timings_json::text, (extract(epoch FROM created_at) * 1000)::bigint,
        COALESCE((extract(epoch FROM finished_at) * 1000)::bigint, 0)
 FROM magic.invocations WHERE request_id = $1
+)sql";
+
+constexpr const char* kByKey = "magic_rs_by_key";
+constexpr std::string_view kByKeySql = R"sql(
+SELECT request_id FROM magic.invocations WHERE idempotency_key = $1
+)sql";
+
+// RUNNING events (async runs, when a worker starts them): the lease is how
+// long the run may take; the watchdog deems the worker lost after it.
+constexpr const char* kStarted = "magic_rs_started";
+constexpr std::string_view kStartedSql = R"sql(
+UPDATE magic.invocations AS i SET
+  state = 'RUNNING', started_at = to_timestamp(s.started_ms / 1000.0), worker_id = s.worker,
+  attempts = GREATEST(i.attempts, s.attempt), lease_until = to_timestamp(s.lease_ms / 1000.0)
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::integer[], $5::bigint[])
+  AS s(id, started_ms, worker, attempt, lease_ms)
+WHERE i.request_id = s.id AND i.state IN ('QUEUED', 'RUNNING')
+  -- A start of attempt N is stale once attempt N failed and a retry is queued.
+  AND NOT (i.state = 'QUEUED' AND i.attempts >= s.attempt)
 )sql";
 
 constexpr const char* kFinished = "magic_rs_finished";
@@ -144,12 +156,32 @@ absl::Status PgResultStore::Migrate(pg::PgPool& pool) {
 
 absl::Status PgResultStore::RecordQueued(const InvocationJob& job) {
   if (job.request_id().empty()) return absl::InvalidArgumentError("RecordQueued: no request id");
-  return pool_.WithConnection([&job](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn, kQueued, kQueuedSql);
+  return RecordQueuedBatch({job});
+}
+
+absl::StatusOr<std::string> PgResultStore::RecordSubmitted(const InvocationJob& job) {
+  const std::string& key = job.idempotency_key();
+  if (!key.empty()) {
+    MAGIC_ASSIGN_OR_RETURN(std::optional<std::string> holder, HolderOf(key));
+    if (holder.has_value()) return *holder;
+  }
+  absl::Status written = RecordQueued(job);
+  if (absl::IsAlreadyExists(written) && !key.empty()) {  // lost a race for the key
+    MAGIC_ASSIGN_OR_RETURN(std::optional<std::string> holder, HolderOf(key));
+    if (holder.has_value()) return *holder;
+  }
+  MAGIC_RETURN_IF_ERROR(written);
+  return job.request_id();
+}
+
+absl::StatusOr<std::optional<std::string>> PgResultStore::HolderOf(const std::string& key) {
+  using Result = absl::StatusOr<std::optional<std::string>>;
+  return pool_.WithConnection([&key](pqxx::connection& conn) -> Result {
+    Prepare(conn, kByKey, kByKeySql);
     pqxx::nontransaction tx(conn);
-    tx.exec_prepared0(kQueued, job.request_id(), job.controller(), job.version(), job.input_json(),
-                      job.enqueued_unix_ms(), job.idempotency_key(), job.batch_id());
-    return absl::OkStatus();
+    const pqxx::result rows = tx.exec_prepared(kByKey, key);
+    if (rows.empty()) return std::optional<std::string>();
+    return std::optional<std::string>(rows[0][0].as<std::string>());
   });
 }
 
@@ -168,11 +200,19 @@ absl::Status PgResultStore::WriteRows(const std::vector<ResultRow>& rows) {
 
 absl::Status PgResultStore::RecordResults(const std::vector<InvocationResult>& results) {
   std::vector<ResultRow> rows;
+  std::vector<const InvocationResult*> started;
   std::set<std::string_view> seen;
   for (const InvocationResult& result : results) {
-    if (result.request_id().empty() || !seen.insert(result.request_id()).second) continue;
+    if (result.request_id().empty()) continue;
+    if (result.state() == magic::v1::RUNNING) {
+      started.push_back(&result);
+      continue;
+    }
+    if (!seen.insert(result.request_id()).second) continue;
     rows.push_back(ToRow(result));
   }
+  // Starts first: a run's RUNNING event precedes its result on the topic.
+  MAGIC_RETURN_IF_ERROR(WriteStarted(started));
   absl::Status status = WriteRows(rows);
   if (!absl::IsInvalidArgument(status)) return status;
   // A row the database refuses (output not JSON, bad encoding) must not
@@ -188,6 +228,30 @@ absl::Status PgResultStore::RecordResults(const std::vector<InvocationResult>& r
     MAGIC_RETURN_IF_ERROR(WriteRows({Unstorable(std::move(row), one)}));
   }
   return absl::OkStatus();
+}
+
+absl::Status PgResultStore::WriteStarted(const std::vector<const InvocationResult*>& started) {
+  if (started.empty()) return absl::OkStatus();
+  std::vector<std::string> ids, workers;
+  std::string started_ms = "{", attempts = "{", leases = "{";
+  for (const InvocationResult* r : started) {
+    ids.push_back(r->request_id());
+    workers.push_back(r->worker_id());
+    const char* sep = ids.size() > 1 ? "," : "";
+    started_ms += fmt::format("{}{}", sep, r->started_unix_ms());
+    attempts += fmt::format("{}{}", sep, r->attempt());
+    leases += fmt::format("{}{}", sep, r->lease_until_unix_ms());
+  }
+  started_ms += "}";
+  attempts += "}";
+  leases += "}";
+  const std::string id_array = TextArray(ids), worker_array = TextArray(workers);
+  return pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn, kStarted, kStartedSql);
+    pqxx::nontransaction tx(conn);
+    tx.exec_prepared0(kStarted, id_array, started_ms, worker_array, attempts, leases);
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<Invocation> PgResultStore::Get(std::string_view request_id) {

@@ -5,6 +5,7 @@
 #include "scheduler/result_store.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,14 @@ ResultArrays ToArrays(const std::vector<ResultRow>& rows);
 ResultRow Unstorable(ResultRow row, const absl::Status& why);
 // A row of the Get query.
 absl::StatusOr<magic::v1::Invocation> FromRow(const pqxx::row& row);
+// How to run a job again, as stored in run_json: {"timeout_ms", "ttl_ms",
+// "source", "retry": {"max_attempts", "on_timeout", "on_error"}}.
+std::string RunJson(const magic::v1::InvocationJob& job);
+// magic.v1.Error as the stored error object (DESIGN.md shape, details as JSON).
+std::string ErrorToJson(const magic::v1::Error& error);
+// QUEUED rows for `jobs` inside the caller's transaction (RecordQueued's
+// rule: an existing row keeps its state).
+void WriteQueuedJobs(pqxx::transaction_base& tx, const std::vector<magic::v1::InvocationJob>& jobs);
 // {"a","b"}: a text[] literal.
 std::string TextArray(const std::vector<std::string>& values);
 
@@ -52,6 +61,7 @@ class PgResultStore final : public ResultStore {
 
   // ResultStore
   absl::Status RecordQueued(const magic::v1::InvocationJob& job) override;
+  absl::StatusOr<std::string> RecordSubmitted(const magic::v1::InvocationJob& job) override;
   absl::Status RecordResults(const std::vector<magic::v1::InvocationResult>& results) override;
   absl::StatusOr<magic::v1::Invocation> Get(std::string_view request_id) override;
   absl::StatusOr<std::unordered_set<std::string>> FindFinished(
@@ -66,6 +76,9 @@ class PgResultStore final : public ResultStore {
 
  private:
   absl::Status WriteRows(const std::vector<ResultRow>& rows);
+  absl::Status WriteStarted(const std::vector<const magic::v1::InvocationResult*>& started);
+  // The run holding idempotency key `key`, if any.
+  absl::StatusOr<std::optional<std::string>> HolderOf(const std::string& key);
 
   pg::PgPool& pool_;
 };

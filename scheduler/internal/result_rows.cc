@@ -8,6 +8,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <utility>
 
 namespace magic::scheduler::internal {
@@ -46,18 +47,6 @@ std::string IntColumn(const std::vector<ResultRow>& rows, int64_t ResultRow::*me
       rows, [member](std::string& out, const ResultRow& r) { out += std::to_string(r.*member); });
 }
 
-// magic.v1.Error as the DESIGN.md error object (details as JSON).
-std::string ErrorToJson(const magic::v1::Error& error) {
-  nlohmann::json j = {
-      {"code", error.code()}, {"category", error.category()}, {"message", error.message()}};
-  if (!error.details_json().empty()) {
-    nlohmann::json details = nlohmann::json::parse(error.details_json(), nullptr, false);
-    j["details"] = details.is_discarded() ? nlohmann::json(error.details_json()) : details;
-  }
-  if (!error.request_id().empty()) j["request_id"] = error.request_id();
-  return j.dump();
-}
-
 magic::v1::Error ErrorFromJson(std::string_view text) {
   magic::v1::Error error;
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
@@ -93,6 +82,29 @@ magic::v1::Error StoreError(std::string_view request_id, std::string_view messag
 }
 
 }  // namespace
+
+std::string ErrorToJson(const magic::v1::Error& error) {
+  nlohmann::json j = {
+      {"code", error.code()}, {"category", error.category()}, {"message", error.message()}};
+  if (!error.details_json().empty()) {
+    nlohmann::json details = nlohmann::json::parse(error.details_json(), nullptr, false);
+    j["details"] = details.is_discarded() ? nlohmann::json(error.details_json()) : details;
+  }
+  if (!error.request_id().empty()) j["request_id"] = error.request_id();
+  return j.dump();
+}
+
+std::string RunJson(const magic::v1::InvocationJob& job) {
+  const magic::v1::RetryPolicy& r = job.retry();
+  return nlohmann::json{{"timeout_ms", job.timeout_ms()},
+                        {"ttl_ms", job.deadline_unix_ms() - job.enqueued_unix_ms()},
+                        {"source", job.source()},
+                        {"retry",
+                         {{"max_attempts", std::max<uint32_t>(r.max_attempts(), 1)},
+                          {"on_timeout", r.on_timeout()},
+                          {"on_error", r.on_error()}}}}
+      .dump();
+}
 
 std::string TextArray(const std::vector<std::string>& values) {
   return ArrayOf(values, [](std::string& out, const std::string& v) { AppendQuoted(out, v); });

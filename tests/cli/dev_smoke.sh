@@ -6,7 +6,8 @@
 # its audit records, `magic secrets` against the same farm), `magic logs`
 # (catch-up, --request, --json, --follow), the lifecycle
 # verbs (deploy a v2, E4002, rollback, E4004, get, list, undeploy, each
-# switch live), and a clean stop on SIGTERM.
+# switch live), timers (`magic schedule`), an idempotent submit, a
+# queue:subscribe trigger, and a clean stop on SIGTERM.
 # Usage: dev_smoke.sh BUILD_BIN_DIR   (from the repository root)
 set -u
 magic="$1/magic"
@@ -18,6 +19,14 @@ check() {  # check DESCRIPTION COMMAND...
   local what="$1"
   shift
   if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what"; fi
+}
+succeeded() {  # succeeded ID: polls `magic status` up to 20 s for SUCCEEDED ($tmp/status)
+  for _ in $(seq 1 100); do
+    "$magic" status "$1" --addr "$grpc" >"$tmp/status" 2>&1
+    grep -q '"state": "SUCCEEDED"' "$tmp/status" && return 0
+    sleep 0.2
+  done
+  return 1
 }
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 grpc="127.0.0.1:$(port)"
@@ -40,13 +49,9 @@ check "limits printed" grep -q "limits: memory=" "$tmp/out"
 check "sync invoke" grep -q '"Hello, Dev!"' "$tmp/sync"
 id="$("$magic" invoke Greeter --addr "$grpc" --input '{"name": "Later"}' --async)"
 check "async id" test "${id#req_}" != "$id"
-state=""
-for _ in $(seq 1 100); do
-  "$magic" status "$id" --addr "$grpc" >"$tmp/status" 2>&1
-  grep -q '"state": "SUCCEEDED"' "$tmp/status" && state=ok && break
-  sleep 0.1
-done
-check "status SUCCEEDED" test "$state" = ok
+check "status SUCCEEDED" succeeded "$id"
+check "status: attempts" grep -q '"attempts": 1' "$tmp/status"
+check "status: timing breakdown" grep -q '"exec_us"' "$tmp/status"
 curl -s -D "$tmp/headers" -X POST "http://$http/v1/controllers/Greeter:invoke" \
   -H 'X-Request-ID: req_dev_smoke' -d '{"name": "Curl"}' >"$tmp/http"
 check "HTTP invoke" grep -q '"Hello, Curl!"' "$tmp/http"
@@ -132,6 +137,43 @@ check "bad JSON line: E1005 with the line" grep -q '"line": 21' "$tmp/badline"
 "$magic" batch Greeter --addr "$grpc" --file "$tmp/badinput.jsonl" >"$tmp/badinput" 2>&1
 check "schema-invalid line: exit 1" test $? -eq 1
 check "schema-invalid line: E1003 naming item 3" grep -q '"item": 3' "$tmp/badinput"
+# Timers: a delayed run, a cron schedule listed and removed, a bad cron.
+"$magic" schedule add Greeter --in 1s --input '{"name": "Timer"}' --json >"$tmp/sched" 2>&1
+check "schedule --in: exit 0" test $? -eq 0
+run_id="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["request_id"])' "$tmp/sched" 2>/dev/null)"
+check "schedule --in: run id given" test -n "$run_id"
+check "delayed run SUCCEEDED" succeeded "$run_id"
+check "delayed run answered" grep -q "Hello, Timer!" "$tmp/status"
+"$magic" schedule add Greeter --cron '*/5 * * * *' --input '{"name": "Cron"}' >"$tmp/cron" 2>&1
+check "schedule --cron: exit 0" test $? -eq 0
+sid="$(grep -o 'sch_[0-9a-z]*' "$tmp/cron" | head -1)"
+"$magic" schedule list >"$tmp/schedules" 2>&1
+check "schedule list shows it" grep -q "$sid.*\*/5 \* \* \* \*" "$tmp/schedules"
+"$magic" schedule rm "$sid" >"$tmp/rm" 2>&1
+check "schedule rm: exit 0" test $? -eq 0
+"$magic" schedule list >"$tmp/schedules" 2>&1
+check "schedule gone" bash -c "! grep -q '$sid' '$tmp/schedules'"
+"$magic" schedule add Greeter --cron '61 * * * *' --input '{"name": "x"}' >"$tmp/badcron" 2>&1
+check "bad cron: exit 1" test $? -eq 1
+check "bad cron: E1005" grep -q '"E1005"' "$tmp/badcron"
+"$magic" schedule add Greeter --in 1h --input '{"name": 5}' >"$tmp/badinput" 2>&1
+check "schedule bad input: E1003" grep -q '"E1003"' "$tmp/badinput"
+# Idempotent submit: the same key answers with the same run.
+k1="$("$magic" invoke Greeter --addr "$grpc" --input '{"name": "Once"}' --async --idempotency-key smoke-key)"
+k2="$("$magic" invoke Greeter --addr "$grpc" --input '{"name": "Once"}' --async --idempotency-key smoke-key)"
+check "idempotency key: same run" test -n "$k1" -a "$k1" = "$k2"
+# queue:subscribe: OrderIntake publishes, OrderAudit is triggered per message.
+"$magic" invoke OrderIntake --addr "$grpc" --input '{"order_id": "ord-77", "amount": 1500}' \
+  >"$tmp/intake" 2>&1
+check "order published" grep -q '"queued": true' "$tmp/intake"
+audited=""
+for _ in $(seq 1 50); do
+  env -u MAGIC_KAFKA_BROKERS "$magic" logs OrderAudit >"$tmp/audit_logs" 2>&1
+  grep -q "order audited.*order_id=ord-77" "$tmp/audit_logs" && audited=ok && break
+  sleep 0.2
+done
+check "trigger ran OrderAudit for the message" test "$audited" = ok
+check "trigger saw the envelope" grep -q "message_id=orders/" "$tmp/audit_logs"
 "$magic" list >"$tmp/list" 2>&1
 check "list shows the seeded Greeter" grep -q "^Greeter  *0.1.0" "$tmp/list"
 mkdir -p "$tmp/greeter2"

@@ -1,28 +1,11 @@
 """DbClient with a fake `call`: argument shaping, no round trip on bad types,
 errors from the broker pass through unchanged."""
 
-import asyncio
 import unittest
 
 from magic._db import DbClient
 from magic.errors import LimitExceeded, OutsideAllowlist, RequestError
-
-
-class FakeCall:
-    def __init__(self, result=None, error=None):
-        self.calls = []
-        self.result = result
-        self.error = error
-
-    async def __call__(self, op, params):
-        self.calls.append((op, params))
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def run(coro):
-    return asyncio.run(coro)
+from fakes import FakeCall, run
 
 
 class DbClientTest(unittest.TestCase):

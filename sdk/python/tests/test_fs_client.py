@@ -1,33 +1,22 @@
 """Unit tests of self.fs with a fake `call` and a scratch directory as root."""
 
-import asyncio
 import tempfile
 import unittest
 
 from magic._fs import FsClient
 from magic.errors import CapabilityError, CapabilityNotDeclared
+from fakes import FakeCall, run
 
 
-class FakeCall:
-    def __init__(self, refuse=None):
-        self.calls = []
-        self.refuse = refuse
-
-    async def __call__(self, op, params):
-        self.calls.append((op, params))
-        if self.refuse is not None:
-            raise self.refuse
-        return {"allowed": True}
-
-
-def run(coroutine):
-    return asyncio.run(coroutine)
+def fs_call(refuse=None):
+    """The broker's answer to fs:temp checks: allowed, unless `refuse`."""
+    return FakeCall(result={"allowed": True}, error=refuse)
 
 
 class FsClientTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
-        self.call = FakeCall()
+        self.call = fs_call()
         self.fs = FsClient(self.call, root=self.dir.name)
 
     def tearDown(self):
@@ -55,7 +44,7 @@ class FsClientTest(unittest.TestCase):
         self.assertEqual(self.call.calls, [])
 
     def test_a_refusal_from_the_broker_stops_the_operation(self):
-        fs = FsClient(FakeCall(refuse=CapabilityNotDeclared("no fs:temp")), root=self.dir.name)
+        fs = FsClient(fs_call(refuse=CapabilityNotDeclared("no fs:temp")), root=self.dir.name)
         with self.assertRaises(CapabilityNotDeclared):
             run(fs.write_text("a.txt", "x"))
         self.assertEqual(run(self.fs.list()), [])

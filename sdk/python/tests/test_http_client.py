@@ -1,37 +1,26 @@
 """Unit tests of magic._http (HttpClient, Response) with a fake broker call."""
 
-import asyncio
 import base64
 import unittest
 
 import magic
 from magic._http import HTTPStatusError, HttpClient, Response
 from magic.testing import run_controller
+from fakes import run
+from fakes import FakeCall as _FakeCall
+
+STRIPE_INVOICE = {
+    "status": 200,
+    "headers": {"content-type": "application/json"},
+    "body": '{"id": "in_1"}',
+    "json": {"id": "in_1"},
+    "url": "https://api.stripe.com/v1/invoices",
+}
 
 
-class FakeCall:
-    """Records (op, params) and answers with a canned broker result or error."""
-
-    def __init__(self, result=None, error=None):
-        self.calls = []
-        self.result = result if result is not None else {
-            "status": 200,
-            "headers": {"content-type": "application/json"},
-            "body": '{"id": "in_1"}',
-            "json": {"id": "in_1"},
-            "url": "https://api.stripe.com/v1/invoices",
-        }
-        self.error = error
-
-    async def __call__(self, op, params):
-        self.calls.append((op, params))
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def run(coroutine):
-    return asyncio.run(coroutine)
+def FakeCall(result=None, error=None):  # noqa: N802 (reads like the class it makes)
+    """A broker call answering with `result` (a Stripe-like invoice by default) or `error`."""
+    return _FakeCall(result=dict(STRIPE_INVOICE) if result is None else result, error=error)
 
 
 class HttpClientRequestTest(unittest.TestCase):

@@ -1,29 +1,10 @@
 """Unit tests of the cache, queue and secrets clients with a fake `call`."""
 
-import asyncio
 import unittest
 
 from magic._stores import CacheClient, QueueClient, SecretsClient
 from magic.errors import CapabilityError, MagicError
-
-
-class FakeCall:
-    """Records (op, params) and answers from a queue of results or errors."""
-
-    def __init__(self, *answers):
-        self.calls = []
-        self.answers = list(answers)
-
-    async def __call__(self, op, params):
-        self.calls.append((op, params))
-        answer = self.answers.pop(0) if self.answers else None
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def run(coroutine):
-    return asyncio.run(coroutine)
+from fakes import FakeCall, run
 
 
 class CacheClientTest(unittest.TestCase):
