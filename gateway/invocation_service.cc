@@ -53,8 +53,7 @@ struct BatchProgress {
 
 }  // namespace
 
-absl::StatusOr<std::string> InvocationReader::RecordSubmitted(
-    const magic::v1::InvocationJob& job) {
+absl::StatusOr<std::string> InvocationReader::RecordSubmitted(const magic::v1::InvocationJob& job) {
   if (!job.idempotency_key().empty()) {
     return MakeError(ErrorCode::kE3005, "this gateway has no result store for idempotency keys");
   }
@@ -107,9 +106,9 @@ absl::Status InvocationService::PrepareFor(const contracts::ControllerVersion& v
   // A caller waiting on Invoke gets the failure and decides; async runs
   // are retried by the scheduler under this policy.
   if (!sync) {
-    MAGIC_ASSIGN_OR_RETURN(spec.retry, scheduler::MakeRetryPolicy(call.max_attempts,
-                                                                  call.retry_on_timeout,
-                                                                  /*on_error=*/false));
+    MAGIC_ASSIGN_OR_RETURN(spec.retry,
+                           scheduler::MakeRetryPolicy(call.max_attempts, call.retry_on_timeout,
+                                                      /*on_error=*/false));
   }
   MAGIC_ASSIGN_OR_RETURN(job, scheduler::MakeJob(version, spec, now, options_.grant_signer));
   return absl::OkStatus();
