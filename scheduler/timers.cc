@@ -215,6 +215,12 @@ absl::StatusOr<Schedule> TimerService::Create(const magic::v1::CreateScheduleReq
                          MakeRetryPolicy(request.max_attempts(), false, false));
   MAGIC_ASSIGN_OR_RETURN(auto version, registry_.Active(request.controller()));
   const std::string input = request.input_json().empty() ? "{}" : request.input_json();
+  if (static_cast<int64_t>(input.size()) > options_.max_input_bytes) {
+    return MakeError(
+        ErrorCode::kE1005,
+        fmt::format("input is {} bytes; the limit is {}", input.size(), options_.max_input_bytes),
+        {{"limit_bytes", options_.max_input_bytes}});
+  }
   const absl::Time now = clock_.Now();
   // The input and timeout are checked now, so a mistake shows at once.
   MAGIC_RETURN_IF_ERROR(
@@ -241,6 +247,14 @@ RETURNING {})sql",
                        id, has_cron ? "cron" : "once", version->name(), input, request.cron(),
                        absl::ToUnixMillis(next), run_id, static_cast<int64_t>(request.timeout_ms()),
                        static_cast<int>(retry.max_attempts()));
+    // A one-off run exists from now on: `magic status` shows it QUEUED.
+    if (!run_id.empty()) {
+      tx.exec_params(R"sql(
+INSERT INTO magic.invocations (request_id, controller, version, state, input_json)
+VALUES ($1, $2, $3, 'QUEUED', $4::json)
+)sql",
+                     run_id, version->name(), version->version(), input);
+    }
     return ScheduleFromRow(rows[0]);
   });
 }
@@ -274,7 +288,14 @@ DELETE FROM magic.timers WHERE timer_id = $1 AND kind IN ('once', 'cron') RETURN
           fmt::format("no schedule {} (a one-off run removes itself once it fired)", schedule_id),
           {{"schedule_id", schedule_id}});
     }
-    return ScheduleFromRow(rows[0]);
+    Schedule removed = ScheduleFromRow(rows[0]);
+    if (!removed.request_id().empty()) {  // its run will never come
+      tx.exec_params(
+          "UPDATE magic.invocations SET state = 'CANCELLED', finished_at = now() "
+          "WHERE request_id = $1 AND state = 'QUEUED'",
+          removed.request_id());
+    }
+    return removed;
   });
 }
 

@@ -75,6 +75,7 @@ struct TimerOptions {
   absl::Duration deadline_grace = absl::Seconds(30);  // QUEUED past deadline + this: lost
   absl::Duration submit_ttl = absl::Minutes(15);      // timer runs: how long they may wait
   int batch_limit = 100;                              // rows claimed per pass
+  int64_t max_input_bytes = int64_t{1} << 20;         // a schedule's input; larger: E1005
   std::chrono::milliseconds ack_timeout{10'000};
   BackoffOptions backoff;
 };

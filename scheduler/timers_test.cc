@@ -161,6 +161,8 @@ TEST_F(TimersTest, CreateChecksEverythingFirst) {
   r = Once(absl::Now());
   r.set_input_json("");  // means {} -> Adder needs a and b
   EXPECT_EQ(code(r), "E1003");
+  r = Once(absl::Now(), R"({"a": 1, "b": 2, "pad": ")" + std::string(1 << 20, 'x') + "\"}");
+  EXPECT_EQ(code(r), "E1005");  // too large
 }
 
 TEST_F(TimersTest, ListAndDeleteSchedules) {
@@ -180,7 +182,13 @@ TEST_F(TimersTest, ListAndDeleteSchedules) {
   for (const auto& s : *all) ids.insert(s.schedule_id());
   EXPECT_TRUE(ids.contains(c->schedule_id()) && ids.contains(o->schedule_id()));
   ASSERT_TRUE(timers_->Delete(c->schedule_id()).ok());
+  absl::StatusOr<magic::v1::Invocation> pending = store_->Get(o->request_id());
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  EXPECT_EQ(pending->state(), magic::v1::QUEUED);  // known before it fires
   ASSERT_TRUE(timers_->Delete(o->schedule_id()).ok());
+  pending = store_->Get(o->request_id());
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending->state(), magic::v1::CANCELLED);  // removed: its run never comes
   absl::StatusOr<magic::v1::Schedule> again = timers_->Delete(c->schedule_id());
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(*ErrorCodeOf(again.status()), ErrorCode::kE4003);

@@ -210,12 +210,16 @@ TEST_F(SchedulerE2eTest, DelayedRunFiresOnceAtItsTime) {
   absl::StatusOr<magic::v1::Schedule> schedule = farm->timers->Create(request);
   ASSERT_TRUE(schedule.ok()) << schedule.status();
   ASSERT_FALSE(schedule->request_id().empty());
+  // Known (QUEUED) before it fires.
+  absl::StatusOr<magic::v1::Invocation> waiting = farm->store->Get(schedule->request_id());
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_EQ(waiting->state(), magic::v1::QUEUED);
   absl::StatusOr<magic::v1::Invocation> done =
       farm->WaitFinished(schedule->request_id(), absl::Seconds(30));
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), magic::v1::SUCCEEDED);
   EXPECT_EQ(nlohmann::json::parse(done->output_json())["sum"], 5);
-  EXPECT_GE(done->created_unix_ms(), at - 5);  // not before its time
+  EXPECT_GE(done->finished_unix_ms(), at);  // not before its time
   // A one-off schedule is gone once fired.
   absl::StatusOr<std::vector<magic::v1::Schedule>> left = farm->timers->List("Adder");
   ASSERT_TRUE(left.ok());
