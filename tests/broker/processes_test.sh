@@ -4,7 +4,8 @@
 # gateways' grant public key), magic-worker relaying to it, magic-gateway
 # signing grants, magic-scheduler; against the real Kafka, PostgreSQL and
 # Redis of scripts/services (MAGIC_TEST_* variables). VisitCounter counts
-# through the broker and its calls are in the audit log.
+# through the broker and its calls are in the audit log; a delayed run that
+# magic-scheduler signs and produces counts too.
 # Usage: processes_test.sh BUILD_BIN_DIR   (from the repository root)
 set -uo pipefail
 bin="$1"
@@ -41,7 +42,11 @@ environment: development
 cache: {max_ttl: 86400, namespace: "proc:"}
 YAML
 
-"$bin/magic-scheduler" "${common[@]}" >"$tmp/scheduler.log" 2>&1 &
+control_port="$(free_port)"
+"$bin/magic-scheduler" "${common[@]}" --set controllers.source=dir \
+  --set "scheduler.grpc_addr=127.0.0.1:$control_port" \
+  --set "grant.signing_key_file=$tmp/keys/grant.key" --set retry.base_ms=200 \
+  >"$tmp/scheduler.log" 2>&1 &
 pids+=($!)
 "$bin/magic-broker" "${common[@]}" --set "broker.grpc_addr=127.0.0.1:$broker_port" \
   --set "broker.policy_file=$tmp/policy.yaml" --set "grant.public_key_files=$tmp/keys/grant.pub" \
@@ -77,6 +82,19 @@ for _ in $(seq 1 50); do
 done
 contains "$tmp/audit" "cache:write" "the call is in the audit log"
 contains "$tmp/audit" "key=visits:$page" "with its key"
+
+# The scheduler process: a delayed run it signs and produces, counted through the broker.
+expect 0 "schedule a delayed run" -- "$bin/magic" schedule add VisitCounter --in 1s --json \
+  --addr "127.0.0.1:$control_port" --input "{\"page\": \"$page\"}"
+run_id="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["request_id"])' "$tmp/out" 2>/dev/null)"
+for _ in $(seq 1 100); do
+  "$bin/magic" status "$run_id" --addr "127.0.0.1:$grpc_port" >"$tmp/status" 2>&1
+  grep -q '"state": "SUCCEEDED"' "$tmp/status" && break
+  sleep 0.2
+done
+contains "$tmp/status" '"visits": 3' "the timer's run counted through the broker (its grant is valid)"
+expect 0 "schedule list" -- "$bin/magic" schedule list --addr "127.0.0.1:$control_port"
+lacks "$tmp/out" "$run_id" "a fired one-off schedule is gone"
 
 [ "$fail" -eq 0 ] || tail -n 20 "$tmp"/*.log
 echo "processes_test: $pass passed, $fail failed"
