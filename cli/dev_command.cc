@@ -163,8 +163,8 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
   Clock& clock = RealClockInstance();
   // The scheduler: timers, retries, the watchdog, queue triggers, and the
   // Control service with the schedule verbs.
-  auto timers = scheduler::TimerService::Open(*store->pool, **registry, &*signer, **producer,
-                                              clock, {});
+  auto timers =
+      scheduler::TimerService::Open(*store->pool, **registry, &*signer, **producer, clock, {});
   if (!timers.ok()) return fail("timers", timers.status());
   scheduler::ResultRecorderOptions recorder_options;
   recorder_options.take_retries = [&timers](std::vector<magic::v1::InvocationResult> results) {

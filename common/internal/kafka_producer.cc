@@ -223,8 +223,8 @@ absl::Status ProduceAll(KafkaProducer& producer, const std::vector<ProducerRecor
     if (--acks->pending == 0) acks->cv.notify_all();
   };
   for (const ProducerRecord& record : records) {
-    absl::Status queued = producer.Produce(
-        record, [settle](const DeliveryReport& report) { settle(report.status); });
+    absl::Status queued =
+        producer.Produce(record, [settle](const DeliveryReport& report) { settle(report.status); });
     if (!queued.ok()) settle(queued);
   }
   std::unique_lock<std::mutex> lock(acks->mu);
