@@ -13,11 +13,13 @@
 
 #include <absl/strings/str_split.h>
 
-#include <iostream>
+#include <string_view>
 
 extern char** environ;
 
 namespace {
+
+constexpr std::string_view kBinary = "magic-broker";
 
 nlohmann::json Defaults() {
   nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/8);
@@ -35,29 +37,13 @@ nlohmann::json Defaults() {
   return d;
 }
 
-int Fail(const std::string& what, const absl::Status& s) {
-  std::cerr << "magic-broker: " << what << ": " << s.message() << "\n";
-  return 2;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  auto config = magic::LoadServiceConfig(argc, argv, environ, Defaults(), std::cout);
-  if (!config.ok()) {
-    return config.status().code() == absl::StatusCode::kCancelled ? 0
-                                                                  : Fail("config", config.status());
-  }
-  const nlohmann::json& c = *config;
-  magic::StopSignals stop;
-  magic::logging::Init({.component = "broker", .level = c["log"]["level"], .file = ""});
-
+int Run(const nlohmann::json& c, magic::StopSignals& stop) {
   magic::broker::BrokerServerOptions options;
   options.grpc_addr = c["broker"]["grpc_addr"];
   options.broker_id = c["broker"]["id"];
   if (const std::string file = c["broker"]["policy_file"]; !file.empty()) {
     auto policy = magic::broker::LoadPolicy(file);
-    if (!policy.ok()) return Fail("policy", policy.status());
+    if (!policy.ok()) return magic::FailStart(kBinary, "policy", policy.status());
     options.policy = *std::move(policy);
   } else {
     options.policy = magic::broker::Policy::Defaults(magic::broker::Environment::kProduction);
@@ -76,17 +62,23 @@ int main(int argc, char** argv) {
   }
   if (absl::Status s = magic::kafka::EnsureTopics(options.kafka, magic::topics::FarmTopicSpecs());
       !s.ok()) {
-    return Fail("kafka topics", s);
+    return magic::FailStart(kBinary, "kafka topics", s);
   }
   auto pool = magic::pg::PgPool::Create(options.postgres_url, 2);
-  if (!pool.ok()) return Fail("postgres", pool.status());
+  if (!pool.ok()) return magic::FailStart(kBinary, "postgres", pool.status());
   auto registry = magic::scheduler::OpenControllerRegistry(
       c["controllers"]["source"], c["controllers"]["dir"], **pool, options.kafka);
-  if (!registry.ok()) return Fail("controllers", registry.status());
+  if (!registry.ok()) return magic::FailStart(kBinary, "controllers", registry.status());
   auto server = magic::broker::BrokerServer::Start(std::move(options), *registry->registry,
                                                    magic::RealClockInstance());
-  if (!server.ok()) return Fail("start", server.status());
+  if (!server.ok()) return magic::FailStart(kBinary, "start", server.status());
   stop.Wait();
   (*server)->Stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return magic::ServiceMain(kBinary, "broker", argc, argv, environ, Defaults(), Run);
 }

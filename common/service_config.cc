@@ -1,10 +1,12 @@
 #include "common/service_config.h"
 
 #include "common/config.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 #include <fmt/format.h>
 
+#include <iostream>
 #include <ostream>
 #include <string_view>
 
@@ -80,6 +82,28 @@ int StopSignals::Wait() {
   int signal_number = 0;
   sigwait(&set_, &signal_number);
   return signal_number;
+}
+
+int ServiceMain(std::string_view binary, std::string_view component, int argc,
+                const char* const* argv, const char* const* envp, const nlohmann::json& defaults,
+                const ServiceBody& body) {
+  absl::StatusOr<nlohmann::json> config = LoadServiceConfig(argc, argv, envp, defaults, std::cout);
+  if (!config.ok()) {
+    if (config.status().code() == absl::StatusCode::kCancelled) return 0;  // --help
+    return FailStart(binary, "config", config.status());
+  }
+  // Before body starts any thread: they inherit the blocked signals.
+  StopSignals stop;
+  logging::Init(
+      {.component = std::string(component),
+       .level = config->value(nlohmann::json::json_pointer("/log/level"), std::string("info")),
+       .file = ""});
+  return body(*config, stop);
+}
+
+int FailStart(std::string_view binary, std::string_view what, const absl::Status& status) {
+  std::cerr << binary << ": " << what << ": " << status.message() << "\n";
+  return 2;
 }
 
 }  // namespace magic

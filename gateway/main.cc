@@ -14,14 +14,15 @@
 
 #include <prometheus/registry.h>
 
-#include <iostream>
 #include <optional>
-#include <signal.h>
+#include <string_view>
 #include <unistd.h>
 
 extern char** environ;
 
 namespace {
+
+constexpr std::string_view kBinary = "magic-gateway";
 
 nlohmann::json Defaults() {
   nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/8);
@@ -38,25 +39,10 @@ nlohmann::json Defaults() {
   return d;
 }
 
-int Fail(const std::string& what, const absl::Status& s) {
-  std::cerr << "magic-gateway: " << what << ": " << s.message() << "\n";
-  return 2;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  auto config = magic::LoadServiceConfig(argc, argv, environ, Defaults(), std::cout);
-  if (!config.ok())
-    return config.status().code() == absl::StatusCode::kCancelled ? 0
-                                                                  : Fail("config", config.status());
-  const nlohmann::json& c = *config;
-  magic::StopSignals stop;
-  magic::logging::Init({.component = "gateway", .level = c["log"]["level"], .file = ""});
-
+int Run(const nlohmann::json& c, magic::StopSignals& stop) {
   auto store =
       magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
-  if (!store.ok()) return Fail("result store", store.status());
+  if (!store.ok()) return magic::FailStart(kBinary, "result store", store.status());
   magic::gateway::StoreReader reader(*store->store);
   prometheus::Registry metrics;
   magic::gateway::GatewayServerOptions options{.grpc_addr = c["gateway"]["grpc_addr"],
@@ -64,20 +50,26 @@ int main(int argc, char** argv) {
                                                .http_port = c["gateway"]["http_port"]};
   options.service.max_input_bytes = c["gateway"]["max_input_bytes"];
   auto signer = magic::broker::GrantSigner::FromConfiguredFile(c["grant"]["signing_key_file"]);
-  if (!signer.ok()) return Fail("grant signing key", signer.status());
+  if (!signer.ok()) return magic::FailStart(kBinary, "grant signing key", signer.status());
   if (signer->has_value()) options.service.grant_signer = &**signer;
   magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-gateway"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
       !s.ok()) {
-    return Fail("kafka topics", s);
+    return magic::FailStart(kBinary, "kafka topics", s);
   }
   auto registry = magic::scheduler::OpenControllerRegistry(
       c["controllers"]["source"], c["controllers"]["dir"], *store->pool, kafka);
-  if (!registry.ok()) return Fail("controllers", registry.status());
+  if (!registry.ok()) return magic::FailStart(kBinary, "controllers", registry.status());
   auto server = magic::gateway::GatewayServer::Start(options, *registry->registry, kafka, reader,
                                                      magic::RealClockInstance(), &metrics);
-  if (!server.ok()) return Fail("start", server.status());
+  if (!server.ok()) return magic::FailStart(kBinary, "start", server.status());
   stop.Wait();
   (*server)->Stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return magic::ServiceMain(kBinary, "gateway", argc, argv, environ, Defaults(), Run);
 }

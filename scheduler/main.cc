@@ -22,12 +22,13 @@
 #include "scheduler/timers.h"
 #include "scheduler/triggers.h"
 
-#include <iostream>
-#include <signal.h>
+#include <string_view>
 
 extern char** environ;
 
 namespace {
+
+constexpr std::string_view kBinary = "magic-scheduler";
 
 nlohmann::json Defaults() {
   nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/4);
@@ -43,42 +44,28 @@ nlohmann::json Defaults() {
   return d;
 }
 
-int Fail(const std::string& what, const absl::Status& s) {
-  std::cerr << "magic-scheduler: " << what << ": " << s.message() << "\n";
-  return 2;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  auto config = magic::LoadServiceConfig(argc, argv, environ, Defaults(), std::cout);
-  if (!config.ok())
-    return config.status().code() == absl::StatusCode::kCancelled ? 0
-                                                                  : Fail("config", config.status());
-  const nlohmann::json& c = *config;
-  magic::StopSignals stop;
-  magic::logging::Init({.component = "scheduler", .level = c["log"]["level"], .file = ""});
+int Run(const nlohmann::json& c, magic::StopSignals& stop) {
   auto store =
       magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
-  if (!store.ok()) return Fail("result store", store.status());
+  if (!store.ok()) return magic::FailStart(kBinary, "result store", store.status());
   const magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"],
                                         .client_id = "magic-scheduler"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
       !s.ok()) {
-    return Fail("kafka topics", s);
+    return magic::FailStart(kBinary, "kafka topics", s);
   }
   auto producer = magic::kafka::MakeKafkaProducer(kafka);
-  if (!producer.ok()) return Fail("kafka producer", producer.status());
+  if (!producer.ok()) return magic::FailStart(kBinary, "kafka producer", producer.status());
   auto signer = magic::broker::GrantSigner::FromConfiguredFile(c["grant"]["signing_key_file"]);
-  if (!signer.ok()) return Fail("grant signing key", signer.status());
+  if (!signer.ok()) return magic::FailStart(kBinary, "grant signing key", signer.status());
   const magic::broker::GrantSigner* grant_signer = signer->has_value() ? &**signer : nullptr;
 
   // Lifecycle: versions in PostgreSQL, announced on magic.deployments.
   auto versions = magic::scheduler::VersionStore::Open(*store->pool);
-  if (!versions.ok()) return Fail("version store", versions.status());
+  if (!versions.ok()) return magic::FailStart(kBinary, "version store", versions.status());
   auto registry = magic::scheduler::OpenControllerRegistry(
       c["controllers"]["source"], c["controllers"]["dir"], *store->pool, kafka);
-  if (!registry.ok()) return Fail("controllers", registry.status());
+  if (!registry.ok()) return magic::FailStart(kBinary, "controllers", registry.status());
 
   magic::Clock& clock = magic::RealClockInstance();
   magic::scheduler::TimerOptions timer_options;
@@ -91,14 +78,16 @@ int main(int argc, char** argv) {
                            .cap = absl::Milliseconds(c["retry"]["cap_ms"].get<int64_t>())};
   auto timers = magic::scheduler::TimerService::Open(
       *store->pool, *registry->registry, grant_signer, **producer, clock, timer_options);
-  if (!timers.ok()) return Fail("timers", timers.status());
+  if (!timers.ok()) return magic::FailStart(kBinary, "timers", timers.status());
 
   magic::scheduler::ResultRecorderOptions recorder_options;
   recorder_options.take_retries = [&timers](std::vector<magic::v1::InvocationResult> results) {
     return (*timers)->TakeRetries(std::move(results));
   };
   magic::scheduler::ResultRecorder recorder(*store->store, kafka, recorder_options);
-  if (absl::Status s = recorder.Start(); !s.ok()) return Fail("result recorder", s);
+  if (absl::Status s = recorder.Start(); !s.ok()) {
+    return magic::FailStart(kBinary, "result recorder", s);
+  }
   (*timers)->Start();
 
   magic::scheduler::TriggerService triggers(
@@ -111,8 +100,10 @@ int main(int argc, char** argv) {
   int port = 0;
   const std::string grpc_addr = c["scheduler"]["grpc_addr"];
   std::unique_ptr<grpc::Server> server = magic::StartGrpcServer(grpc_addr, {&control}, &port);
-  if (server == nullptr)
-    return Fail("control service", absl::UnavailableError("cannot listen on " + grpc_addr));
+  if (server == nullptr) {
+    return magic::FailStart(kBinary, "control service",
+                            absl::UnavailableError("cannot listen on " + grpc_addr));
+  }
   MAGIC_LOG(info, "control service listening", {{"addr", grpc_addr}, {"port", port}});
   stop.Wait();
   server->Shutdown();
@@ -120,4 +111,10 @@ int main(int argc, char** argv) {
   (*timers)->Stop();
   recorder.Stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return magic::ServiceMain(kBinary, "scheduler", argc, argv, environ, Defaults(), Run);
 }

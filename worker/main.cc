@@ -17,12 +17,13 @@
 #include "worker/store_lookup.h"
 #include "worker/worker_service.h"
 
-#include <iostream>
-#include <signal.h>
+#include <string_view>
 
 extern char** environ;
 
 namespace {
+
+constexpr std::string_view kBinary = "magic-worker";
 
 nlohmann::json Defaults() {
   nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/2);
@@ -41,31 +42,16 @@ nlohmann::json Defaults() {
   return d;
 }
 
-int Fail(const std::string& what, const absl::Status& s) {
-  std::cerr << "magic-worker: " << what << ": " << s.message() << "\n";
-  return 2;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  auto config = magic::LoadServiceConfig(argc, argv, environ, Defaults(), std::cout);
-  if (!config.ok()) {
-    return config.status().code() == absl::StatusCode::kCancelled ? 0
-                                                                  : Fail("config", config.status());
-  }
-  const nlohmann::json& c = *config;
-  magic::StopSignals stop;
-  magic::logging::Init({.component = "worker", .level = c["log"]["level"], .file = ""});
+int Run(const nlohmann::json& c, magic::StopSignals& stop) {
   magic::Clock& clock = magic::RealClockInstance();
 
   auto store =
       magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
-  if (!store.ok()) return Fail("result store", store.status());
+  if (!store.ok()) return magic::FailStart(kBinary, "result store", store.status());
   magic::worker::StoreLookup lookup(*store->store);
 
   auto factory = magic::worker::MakeSandboxRunnerFactory({}, clock);
-  if (!factory.ok()) return Fail("sandbox", factory.status());
+  if (!factory.ok()) return magic::FailStart(kBinary, "sandbox", factory.status());
   MAGIC_LOG(info, "sandbox limits", {{"limits", (*factory)->LimitsReport()}});
   magic::worker::RunnerPool runners(
       {.generic_target = c["worker"]["generic_runners"],
@@ -79,16 +65,17 @@ int main(int argc, char** argv) {
   magic::kafka::KafkaConfig kafka{.brokers = c["kafka"]["brokers"], .client_id = "magic-worker"};
   if (absl::Status s = magic::kafka::EnsureTopics(kafka, magic::topics::FarmTopicSpecs());
       !s.ok()) {
-    return Fail("kafka topics", s);
+    return magic::FailStart(kBinary, "kafka topics", s);
   }
   auto registry = magic::scheduler::OpenControllerRegistry(
       c["controllers"]["source"], c["controllers"]["dir"], *store->pool, kafka);
-  if (!registry.ok()) return Fail("controllers", registry.status());
+  if (!registry.ok()) return magic::FailStart(kBinary, "controllers", registry.status());
   auto producer = magic::kafka::MakeKafkaProducer(kafka);
-  if (!producer.ok()) return Fail("kafka", producer.status());
+  if (!producer.ok()) return magic::FailStart(kBinary, "kafka", producer.status());
   const nlohmann::json& logs_topic = c["worker"]["logs_topic"];
   if (!logs_topic.is_string()) {
-    return Fail("config", absl::InvalidArgumentError("worker.logs_topic must be a string"));
+    return magic::FailStart(kBinary, "config",
+                            absl::InvalidArgumentError("worker.logs_topic must be a string"));
   }
   std::unique_ptr<magic::worker::KafkaLogShipper> logs;
   if (!logs_topic.get_ref<const std::string&>().empty()) {
@@ -101,9 +88,15 @@ int main(int argc, char** argv) {
                                         .group_id = c["worker"]["group"],
                                         .concurrency = c["worker"]["concurrency"]},
                                        kafka, **producer, executor, &lookup, clock);
-  if (absl::Status s = service.Start(); !s.ok()) return Fail("start", s);
+  if (absl::Status s = service.Start(); !s.ok()) return magic::FailStart(kBinary, "start", s);
   stop.Wait();
   service.Stop();
   runners.Stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return magic::ServiceMain(kBinary, "worker", argc, argv, environ, Defaults(), Run);
 }
