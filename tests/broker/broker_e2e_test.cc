@@ -1,10 +1,11 @@
 // The capability broker end to end, in one process, against the REAL
 // servers that scripts/services starts (Kafka, PostgreSQL, Redis): gateway
 // (signs the grant) -> Kafka -> worker -> sandbox -> SDK -> worker relay ->
-// broker (policy, backends, audit) -> real backends. Outside services the
-// controllers reach: a Stripe-like HTTPS server and a plain HTTP server on
-// 127.0.0.2, which the test policy allows (127.0.0.1 stays refused, so the
-// SSRF cases are real refusals).
+// broker (policy, backends, audit) -> real backends. The gateway, worker
+// and result store are a testing::Farm; the broker works on the farm's own
+// database. Outside services the controllers reach: a Stripe-like HTTPS
+// server and a plain HTTP server on 127.0.0.2, which the test policy allows
+// (127.0.0.1 stays refused, so the SSRF cases are real refusals).
 #include "broker/audit.h"
 #include "broker/db_backend.h"
 #include "broker/grant.h"
@@ -18,19 +19,10 @@
 #include "common/kafka.h"
 #include "common/logging.h"
 #include "common/postgres.h"
-#include "contracts/registry.h"
-#include "gateway/gateway_server.h"
-#include "gateway/store_reader.h"
 #include "magic/v1/broker.grpc.pb.h"
-#include "magic/v1/gateway.grpc.pb.h"
 #include "proto/wire_errors.h"
-#include "scheduler/result_store.h"
+#include "tests/farm/testing/farm.h"
 #include "worker/broker_relay.h"
-#include "worker/job_executor.h"
-#include "worker/runner_pool.h"
-#include "worker/sandbox.h"
-#include "worker/store_lookup.h"
-#include "worker/worker_service.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -41,6 +33,7 @@
 #include <filesystem>
 #include <fstream>
 #include <httplib.h>
+#include <optional>
 #include <signal.h>
 #include <sstream>
 #include <thread>
@@ -63,33 +56,35 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// The farm plus the outside world the test controllers talk to.
+// A grant signer for the farm's gateway, the broker trusting its public key;
+// nullopt when no key pair could be made (Start() reports it).
+std::optional<broker::GrantSigner> NewSigner(std::string* public_key) {
+  auto pair = broker::GenerateGrantKeyPair();
+  if (!pair.ok()) return std::nullopt;
+  auto signer = broker::GrantSigner::FromSeed(pair->seed);
+  if (!signer.ok()) return std::nullopt;
+  *public_key = pair->public_key;
+  return *std::move(signer);
+}
+
+// The farm, its broker, and the outside world the test controllers talk to.
+// Members are destroyed in reverse: the broker before the farm (it reads the
+// farm's registry), the call handlers and signer after it.
 struct BrokerFarm {
-  std::string run = NewId("t");
   std::string dir;
   std::string log_file;
-  kafka::KafkaConfig kafka;
-  std::string pg_url;
   std::string redis_url;
   // Values the test later searches for in results, logs and audit records.
   std::string tour_token = "tok_" + NewId("s") + "_never_printed";
   std::string stripe_key = "sk_test_" + NewId("s") + "_never_printed";
-  std::unique_ptr<contracts::Registry> registry;
-  std::unique_ptr<pg::PgPool> pool;
-  std::unique_ptr<scheduler::ResultStore> store;
-  std::unique_ptr<gateway::StoreReader> reader;
-  std::unique_ptr<worker::StoreLookup> lookup;
-  std::unique_ptr<scheduler::ResultRecorder> recorder;
-  std::optional<broker::GrantSigner> signer;
   std::string public_key;
-  std::unique_ptr<broker::BrokerServer> broker;
-  std::unique_ptr<worker::RunnerFactory> factory;
-  std::unique_ptr<worker::RunnerPool> runners;
+  std::optional<broker::GrantSigner> signer = NewSigner(&public_key);
   std::unique_ptr<worker::BrokerCallHandlerFactory> calls;
-  std::unique_ptr<worker::SandboxJobExecutor> executor;
-  std::unique_ptr<kafka::KafkaProducer> producer;
-  std::unique_ptr<worker::WorkerService> worker;
-  std::unique_ptr<gateway::GatewayServer> gateway;
+  testing::Farm farm{{.controllers = {"tests/broker/controllers/capability_tour",
+                                      "tests/broker/controllers/no_caps", "examples/invoice_sync"},
+                      .generic_runners = 1,
+                      .signer = signer ? &*signer : nullptr}};
+  std::unique_ptr<broker::BrokerServer> broker;
   pid_t https_pid = -1;
   int https_port = 0;
   httplib::Server plain;
@@ -97,11 +92,7 @@ struct BrokerFarm {
   int plain_port = 0;
   std::string error;
 
-  std::string jobs() const { return "magic.invocations." + run; }
-  std::string results() const { return "magic.results." + run; }
-  std::string cancels() const { return "magic.cancellations." + run; }
-  std::string audit_topic() const { return "magic.audit." + run; }
-  std::string queue_prefix() const { return "magic.queue." + run + "."; }
+  std::string audit_topic() const { return "magic.audit." + farm.run; }
 
   bool Fail(const absl::Status& s) {
     error = std::string(s.message());
@@ -110,21 +101,6 @@ struct BrokerFarm {
   bool Fail(const std::string& s) {
     error = s;
     return false;
-  }
-
-  bool CopyControllers() {
-    dir = (fs::temp_directory_path() / ("broker_e2e_" + run)).string();
-    std::error_code ec;
-    fs::create_directories(dir + "/controllers", ec);
-    fs::copy("tests/broker/controllers", dir + "/controllers", fs::copy_options::recursive, ec);
-    if (ec) return Fail("copy controllers: " + ec.message());
-    fs::copy("examples/invoice_sync", dir + "/controllers/invoice_sync",
-             fs::copy_options::recursive, ec);
-    if (ec) return Fail("copy invoice_sync: " + ec.message());
-    auto reg = contracts::LoadDirectoryRegistry(dir + "/controllers");
-    if (!reg.ok()) return Fail(reg.status());
-    registry = *std::move(reg);
-    return true;
   }
 
   // The Stripe-like HTTPS server (certificate for api.stripe.com) and a
@@ -171,23 +147,22 @@ struct BrokerFarm {
     policy.http.connect_to = {{"api.stripe.com:443", fmt::format("127.0.0.2:{}", https_port)},
                               {"api.tour.test:80", fmt::format("127.0.0.2:{}", plain_port)}};
     policy.http.ca_file = dir + "/certs/ca.pem";
-    policy.cache.key_namespace = run + ":";
-    policy.queue.topic_prefix = queue_prefix();
+    policy.cache.key_namespace = farm.run + ":";
+    policy.queue.topic_prefix = farm.queue_prefix();
     return policy;
   }
 
+  // Secrets and the app tables, in the farm's database.
   bool PrepareData() {
-    auto p = pg::PgPool::Create(pg_url, 4);
-    if (!p.ok()) return Fail(p.status());
-    pool = *std::move(p);
+    pg::PgPool& pool = *farm.pool;
     auto key = broker::GenerateMasterKeyFile(dir + "/master.key");
     if (!key.ok()) return Fail(key.status());
-    if (auto s = broker::MigrateSecrets(*pool); !s.ok()) return Fail(s);
-    broker::SecretStore secrets(*pool, *std::move(key));
+    if (auto s = broker::MigrateSecrets(pool); !s.ok()) return Fail(s);
+    broker::SecretStore secrets(pool, *std::move(key));
     if (auto s = secrets.Set("TOUR_TOKEN", tour_token); !s.ok()) return Fail(s);
     if (auto s = secrets.Set("STRIPE_API_KEY", stripe_key); !s.ok()) return Fail(s);
-    if (auto s = broker::MigrateAppSchema(*pool, broker::DbPolicy{}); !s.ok()) return Fail(s);
-    return pool->WithConnection([](pqxx::connection& conn) -> absl::Status {
+    if (auto s = broker::MigrateAppSchema(pool, broker::DbPolicy{}); !s.ok()) return Fail(s);
+    return pool.WithConnection([](pqxx::connection& conn) -> absl::Status {
                  pqxx::work tx(conn);
                  tx.exec0(
                      "CREATE TABLE IF NOT EXISTS app.tour_items (id text PRIMARY KEY, name text, "
@@ -206,92 +181,54 @@ struct BrokerFarm {
            Fail("app tables");
   }
 
+  // The farm's data first, then the broker on it, then the farm's services,
+  // whose worker calls the broker.
   bool Start() {
-    kafka.brokers = Env("MAGIC_TEST_KAFKA_BROKERS");
-    pg_url = Env("MAGIC_TEST_POSTGRES_URL");
     redis_url = Env("MAGIC_TEST_REDIS_URL");
-    if (kafka.brokers.empty() || pg_url.empty() || redis_url.empty()) {
+    if (redis_url.empty()) {
       return Fail(
-          "MAGIC_TEST_KAFKA_BROKERS / MAGIC_TEST_POSTGRES_URL / MAGIC_TEST_REDIS_URL are not set: "
-          "run `scripts/services start` and load its env file (scripts/test does)");
+          "MAGIC_TEST_REDIS_URL is not set: run `scripts/services start` and load its env file "
+          "(scripts/test does)");
     }
-    if (!CopyControllers() || !StartOutsideServers() || !PrepareData()) return false;
+    if (!signer) return Fail("cannot make a grant key pair");
+    dir = (fs::temp_directory_path() / ("broker_e2e_" + farm.run)).string();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Fail(dir + ": " + ec.message());
+    if (!StartOutsideServers()) return false;
     log_file = dir + "/farm.log";
     logging::Init({.component = "broker-e2e", .level = "debug", .file = log_file});
-    Clock& clock = RealClockInstance();
-    if (auto s =
-            kafka::EnsureTopics(kafka, {{.name = jobs(), .partitions = 2},
-                                        {.name = results(), .partitions = 2},
-                                        {.name = cancels(), .partitions = 1},
-                                        {.name = audit_topic(), .partitions = 1},
-                                        {.name = queue_prefix() + "tour-events", .partitions = 1}});
+    if (!farm.Prepare()) return Fail(farm.error);
+    if (auto s = kafka::EnsureTopics(
+            farm.kafka, {{.name = audit_topic(), .partitions = 1},
+                         {.name = farm.queue_prefix() + "tour-events", .partitions = 1}});
         !s.ok()) {
       return Fail(s);
     }
-    auto pair = broker::GenerateGrantKeyPair();
-    if (!pair.ok()) return Fail(pair.status());
-    signer.emplace(broker::GrantSigner::FromSeed(pair->seed).value());
-    public_key = pair->public_key;
+    if (!PrepareData()) return false;
 
+    Clock& clock = RealClockInstance();
     broker::BrokerServerOptions bo;
     bo.grpc_addr = "127.0.0.1:0";
     bo.policy = TestPolicy();
-    bo.postgres_url = pg_url;
+    bo.postgres_url = farm.database.url();
     bo.postgres_pool_size = 4;
     bo.redis_url = redis_url;
-    bo.kafka = kafka;
+    bo.kafka = farm.kafka;
     bo.audit_topic = audit_topic();
     bo.master_key_file = dir + "/master.key";
     bo.grant_public_keys = {public_key};
-    auto b = broker::BrokerServer::Start(bo, *registry, clock);
+    auto b = broker::BrokerServer::Start(bo, *farm.registry, clock);
     if (!b.ok()) return Fail(b.status());
     broker = *std::move(b);
-
-    auto st = scheduler::MakePgResultStore(*pool);
-    if (!st.ok()) return Fail(st.status());
-    store = *std::move(st);
-    reader = std::make_unique<gateway::StoreReader>(*store);
-    lookup = std::make_unique<worker::StoreLookup>(*store);
-    recorder = std::make_unique<scheduler::ResultRecorder>(
-        *store, kafka,
-        scheduler::ResultRecorderOptions{.topic = results(), .group_id = "recorder." + run});
-    if (auto s = recorder->Start(); !s.ok()) return Fail(s);
-    auto f = worker::MakeSandboxRunnerFactory({}, clock);
-    if (!f.ok()) return Fail(f.status());
-    factory = *std::move(f);
-    runners = std::make_unique<worker::RunnerPool>(worker::PoolOptions{.generic_target = 1},
-                                                   *factory, clock);
-    runners->Start();
     calls = std::make_unique<worker::BrokerCallHandlerFactory>(
-        worker::MakeBrokerStub(broker->address()), "wk_" + run, clock);
-    executor = std::make_unique<worker::SandboxJobExecutor>(*registry, *runners, *calls, clock);
-    auto pr = kafka::MakeKafkaProducer(kafka);
-    if (!pr.ok()) return Fail(pr.status());
-    producer = *std::move(pr);
-    worker = std::make_unique<worker::WorkerService>(
-        worker::WorkerOptions{.worker_id = "wk_" + run,
-                              .group_id = "workers." + run,
-                              .jobs_topic = jobs(),
-                              .results_topic = results(),
-                              .cancellations_topic = cancels(),
-                              .concurrency = 2},
-        kafka, *producer, *executor, lookup.get(), clock);
-    if (auto s = worker->Start(); !s.ok()) return Fail(s);
-    gateway::GatewayServerOptions gw{.grpc_addr = "127.0.0.1:0", .http_port = 0};
-    gw.service.jobs_topic = jobs();
-    gw.service.cancellations_topic = cancels();
-    gw.service.grant_signer = &*signer;
-    auto g = gateway::GatewayServer::Start(gw, *registry, kafka, *reader, clock, nullptr);
-    if (!g.ok()) return Fail(g.status());
-    gateway = *std::move(g);
-    return true;
+        worker::MakeBrokerStub(broker->address()), "wk_" + farm.run, clock);
+    farm.calls = calls.get();
+    return farm.Start() || Fail(farm.error);
   }
 
   void Stop() {
-    if (gateway) gateway->Stop();
-    if (worker) worker->Stop();
-    if (runners) runners->Stop();
-    if (recorder) recorder->Stop();
+    farm.Stop();  // first: its worker calls the broker
     if (broker) broker->Stop();
     if (https_pid > 0) internal::StopChild(https_pid, SIGTERM, std::chrono::seconds(5));
     plain.stop();
@@ -301,24 +238,22 @@ struct BrokerFarm {
   }
 };
 
-BrokerFarm* farm = nullptr;
+BrokerFarm* world = nullptr;
 
 class BrokerE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    farm = new BrokerFarm();
-    started_ = farm->Start();
+    world = new BrokerFarm();
+    started_ = world->Start();
   }
   static void TearDownTestSuite() {
-    farm->Stop();
-    delete farm;
-    farm = nullptr;
+    world->Stop();
+    delete world;
+    world = nullptr;
   }
   void SetUp() override {
-    ASSERT_TRUE(started_) << farm->error;
-    stub_ = magic::v1::Gateway::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(farm->gateway->grpc_port()),
-                            grpc::InsecureChannelCredentials()));
+    ASSERT_TRUE(started_) << world->error;
+    stub_ = world->farm.GatewayStub();
   }
 
   struct Outcome {
@@ -367,7 +302,7 @@ class BrokerE2eTest : public ::testing::Test {
   std::vector<magic::v1::AuditRecord> Audit(const std::string& request_id, size_t want) {
     std::vector<magic::v1::AuditRecord> rows;
     for (int i = 0; i < 200; ++i) {
-      auto read = broker::ReadAuditRecords(*farm->pool, {.request_id = request_id});
+      auto read = broker::ReadAuditRecords(*world->farm.pool, {.request_id = request_id});
       if (read.ok()) rows = *std::move(read);
       if (rows.size() >= want) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -387,8 +322,8 @@ class BrokerE2eTest : public ::testing::Test {
 bool BrokerE2eTest::started_ = false;
 
 TEST_F(BrokerE2eTest, EveryCapabilityWorksThroughTheBroker) {
-  const std::string item = "item-" + farm->run;
-  const std::string cache_key = "tour:" + farm->run;
+  const std::string item = "item-" + world->farm.run;
+  const std::string cache_key = "tour:" + world->farm.run;
   const json steps = json::array({
       Step("db", "insert", {"tour_items", {{"id", item}, {"name", "widget"}, {"qty", 3}}},
            {{"returning", {"id", "qty"}}}),
@@ -416,7 +351,7 @@ TEST_F(BrokerE2eTest, EveryCapabilityWorksThroughTheBroker) {
   EXPECT_EQ(results[3]["value"]["qty"], 5);
   EXPECT_EQ(results[5]["value"], (json{{"a", 1}}));
   EXPECT_EQ(results[6]["value"], 1);
-  EXPECT_EQ(results[8]["value"]["length"], farm->tour_token.size());
+  EXPECT_EQ(results[8]["value"]["length"], world->tour_token.size());
   EXPECT_EQ(results[9]["value"]["status"], 200);
   EXPECT_EQ(results[11]["value"], "hello");
   EXPECT_EQ(results[12]["value"]["row_count"], 1);
@@ -446,9 +381,10 @@ TEST_F(BrokerE2eTest, EveryCapabilityWorksThroughTheBroker) {
   EXPECT_EQ(json::parse(audit[7].fields_json())["queue_name"], "tour-events");
 
   // The message is on the mapped topic with Magic's headers.
-  auto consumer = kafka::MakeKafkaConsumer(farm->kafka, {.group_id = "check." + farm->run});
+  auto consumer =
+      kafka::MakeKafkaConsumer(world->farm.kafka, {.group_id = "check." + world->farm.run});
   ASSERT_TRUE(consumer.ok()) << consumer.status();
-  ASSERT_TRUE((*consumer)->Subscribe({farm->queue_prefix() + "tour-events"}).ok());
+  ASSERT_TRUE((*consumer)->Subscribe({world->farm.queue_prefix() + "tour-events"}).ok());
   std::optional<kafka::KafkaMessage> message;
   for (int i = 0; i < 100 && !message; ++i) {
     auto polled = (*consumer)->Poll(std::chrono::milliseconds(100));
@@ -501,7 +437,7 @@ TEST_F(BrokerE2eTest, RefusalsCarryTheirCodesAndAreAudited) {
 }
 
 TEST_F(BrokerE2eTest, SqlInjectionThroughTheFarmChangesNothing) {
-  const std::string item = "inj-" + farm->run;
+  const std::string item = "inj-" + world->farm.run;
   const std::string evil = "x'); DROP TABLE tour_items; --";
   const json steps = json::array({
       Step("db", "insert", {"tour_items", {{"id", item}, {"name", evil}, {"qty", 1}}}),
@@ -522,7 +458,7 @@ TEST_F(BrokerE2eTest, SqlInjectionThroughTheFarmChangesNothing) {
   }
   ASSERT_TRUE(results[6]["ok"].get<bool>()) << results[6].dump();
   EXPECT_EQ(results[6]["value"]["name"], evil);  // stored and read back as data
-  const absl::Status still_there = farm->pool->WithConnection([](pqxx::connection& conn) {
+  const absl::Status still_there = world->farm.pool->WithConnection([](pqxx::connection& conn) {
     pqxx::work tx(conn);
     tx.exec1("SELECT count(*) FROM app.tour_items");
     return absl::OkStatus();
@@ -543,10 +479,10 @@ TEST_F(BrokerE2eTest, UndeclaredCapabilityFailsTheInvocationWithE2001) {
 
 TEST_F(BrokerE2eTest, ForgedExpiredOrReplayedGrantsAreE2005) {
   auto stub = magic::v1::Broker::NewStub(
-      grpc::CreateChannel(farm->broker->address(), grpc::InsecureChannelCredentials()));
-  auto version = farm->registry->Active("CapabilityTour").value();
+      grpc::CreateChannel(world->broker->address(), grpc::InsecureChannelCredentials()));
+  auto version = world->farm.registry->Active("CapabilityTour").value();
   magic::v1::InvocationJob job;
-  job.set_request_id("req_forged_" + farm->run);
+  job.set_request_id("req_forged_" + world->farm.run);
   job.set_controller("CapabilityTour");
   job.set_version("1.0.0");
   job.set_contract_digest(version->digest);
@@ -563,14 +499,14 @@ TEST_F(BrokerE2eTest, ForgedExpiredOrReplayedGrantsAreE2005) {
     EXPECT_TRUE(stub->Call(&ctx, request, &reply).ok());
     return reply.has_error() ? reply.error().code() : std::string();
   };
-  const std::string good = farm->signer->Sign(job, absl::Now());
+  const std::string good = world->signer->Sign(job, absl::Now());
   EXPECT_EQ(call(good, 1), "");
   EXPECT_EQ(call(good, 1), "E2005");  // replayed
   broker::GrantSigner other =
       broker::GrantSigner::FromSeed(broker::GenerateGrantKeyPair()->seed).value();
   EXPECT_EQ(call(other.Sign(job, absl::Now()), 2), "E2005");  // not the gateway's key
   job.set_deadline_unix_ms(absl::ToUnixMillis(absl::Now() - absl::Minutes(2)));
-  EXPECT_EQ(call(farm->signer->Sign(job, absl::Now() - absl::Minutes(3)), 3), "E2005");  // expired
+  EXPECT_EQ(call(world->signer->Sign(job, absl::Now() - absl::Minutes(3)), 3), "E2005");  // expired
   EXPECT_EQ(call("", 4), "E2005");
   std::vector<magic::v1::AuditRecord> audit = Audit(job.request_id(), 2);
   ASSERT_GE(audit.size(), 2u);  // the two with a verified grant name the request
@@ -602,12 +538,12 @@ TEST_F(BrokerE2eTest, SecretValuesAppearNowhere) {
   Tour(json::array({Step("secrets", "get", {"TOUR_TOKEN"})}));
   Invoke("InvoiceSync", json::parse(ReadFile("examples/invoice_sync/sample_input.json")));
   logging::Logger().flush();
-  const std::string logs = ReadFile(farm->log_file);
+  const std::string logs = ReadFile(world->log_file);
   EXPECT_FALSE(logs.empty());
-  EXPECT_EQ(logs.find(farm->tour_token), std::string::npos);
-  EXPECT_EQ(logs.find(farm->stripe_key), std::string::npos);
-  for (const std::string& secret : {farm->tour_token, farm->stripe_key}) {
-    const absl::Status none = farm->pool->WithConnection([&](pqxx::connection& conn) {
+  EXPECT_EQ(logs.find(world->tour_token), std::string::npos);
+  EXPECT_EQ(logs.find(world->stripe_key), std::string::npos);
+  for (const std::string& secret : {world->tour_token, world->stripe_key}) {
+    const absl::Status none = world->farm.pool->WithConnection([&](pqxx::connection& conn) {
       pqxx::work tx(conn);
       const pqxx::row audit = tx.exec_params1(
           "SELECT count(*) FROM magic.audit_log WHERE fields::text LIKE '%' || $1 || '%'", secret);

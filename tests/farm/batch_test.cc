@@ -1,43 +1,27 @@
 // Async batches end to end against the REAL servers (scripts/services):
 // SubmitBatch -> one job per item on Kafka -> worker -> results topic ->
 // result store -> GetBatch / WatchBatch / ListBatchItems, and the HTTP face.
-// Topics and groups are unique per run. The controller is Adder
-// (worker/testdata/controllers/adder) with one change made in a temp copy:
-// b == -1 raises InputError (E1003) and b == -2 divides by zero (E3003), so
-// a few chosen items fail.
-#include "common/clock.h"
+// Topics and groups are unique per run (a testing::Farm). The controller is
+// Adder (worker/testdata/controllers/adder) with one change made in the
+// farm's copy: b == -1 raises InputError (E1003) and b == -2 divides by zero
+// (E3003), so a few chosen items fail.
 #include "common/errors.h"
 #include "common/ids.h"
-#include "common/kafka.h"
 #include "common/postgres.h"
-#include "contracts/registry.h"
-#include "gateway/gateway_server.h"
-#include "gateway/store_reader.h"
-#include "magic/v1/gateway.grpc.pb.h"
 #include "proto/wire_errors.h"
-#include "scheduler/result_store.h"
-#include "worker/job_executor.h"
-#include "worker/runner_pool.h"
-#include "worker/sandbox.h"
-#include "worker/store_lookup.h"
-#include "worker/worker_service.h"
+#include "tests/farm/testing/farm.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <httplib.h>
 #include <map>
 #include <thread>
 
 namespace magic {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr char kFailingAdder[] = R"py(
 import magic
@@ -52,144 +36,21 @@ async def execute(input, ctx):
     return {"sum": add(input["a"], input["b"]), "request_id": ctx.request_id}
 )py";
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? "" : v;
-}
-
-// The farm of farm_test.cc, trimmed: one worker, the recorder, a gateway.
-struct Farm {
-  std::string run = NewId("tb");
-  fs::path controllers;
-  kafka::KafkaConfig kafka;
-  std::unique_ptr<contracts::Registry> registry;
-  std::unique_ptr<pg::PgPool> pool;
-  std::unique_ptr<scheduler::ResultStore> store;
-  std::unique_ptr<gateway::StoreReader> reader;
-  std::unique_ptr<worker::StoreLookup> lookup;
-  std::unique_ptr<scheduler::ResultRecorder> recorder;
-  std::unique_ptr<worker::RunnerFactory> factory;
-  std::unique_ptr<worker::RunnerPool> runners;
-  worker::DenyAllCallHandlerFactory calls;
-  std::unique_ptr<worker::SandboxJobExecutor> executor;
-  std::unique_ptr<kafka::KafkaProducer> producer;
-  std::unique_ptr<worker::WorkerService> worker;
-  std::unique_ptr<gateway::GatewayServer> gateway;
-  std::string error;
-
-  std::string jobs() const { return "magic.invocations." + run; }
-  std::string results() const { return "magic.results." + run; }
-  std::string cancels() const { return "magic.cancellations." + run; }
-
-  // A copy of Adder whose code fails on purpose (see the file comment).
-  bool WriteControllers() {
-    controllers = fs::temp_directory_path() / ("magic-batch-" + run);
-    std::error_code ec;
-    fs::create_directories(controllers / "adder", ec);
-    fs::copy("worker/testdata/controllers/adder", controllers / "adder",
-             fs::copy_options::recursive, ec);
-    if (ec) return Fail(absl::InternalError(ec.message()));
-    std::ofstream(controllers / "adder" / "controller.py", std::ios::trunc) << kFailingAdder;
-    for (const auto& entry : fs::recursive_directory_iterator(controllers)) {
-      fs::permissions(entry.path(), fs::perms::others_read | fs::perms::others_exec,
-                      fs::perm_options::add, ec);
-    }
-    fs::permissions(controllers, fs::perms::others_read | fs::perms::others_exec,
-                    fs::perm_options::add, ec);
-    return true;
-  }
-
-  bool Start() {
-    kafka.brokers = Env("MAGIC_TEST_KAFKA_BROKERS");
-    const std::string pg_url = Env("MAGIC_TEST_POSTGRES_URL");
-    if (kafka.brokers.empty() || pg_url.empty()) {
-      error =
-          "MAGIC_TEST_KAFKA_BROKERS / MAGIC_TEST_POSTGRES_URL are not set: load "
-          "/tmp/magic-services/env (scripts/test does)";
-      return false;
-    }
-    Clock& clock = RealClockInstance();
-    if (!WriteControllers()) return false;
-    auto reg = contracts::LoadDirectoryRegistry(controllers.string());
-    if (!reg.ok()) return Fail(reg.status());
-    registry = *std::move(reg);
-    if (auto s = kafka::EnsureTopics(kafka, {{.name = jobs(), .partitions = 4},
-                                             {.name = results(), .partitions = 2},
-                                             {.name = cancels(), .partitions = 1}});
-        !s.ok()) {
-      return Fail(s);
-    }
-    auto p = pg::PgPool::Create(pg_url, 4);
-    if (!p.ok()) return Fail(p.status());
-    pool = *std::move(p);
-    auto st = scheduler::MakePgResultStore(*pool);
-    if (!st.ok()) return Fail(st.status());
-    store = *std::move(st);
-    reader = std::make_unique<gateway::StoreReader>(*store);
-    lookup = std::make_unique<worker::StoreLookup>(*store);
-    recorder = std::make_unique<scheduler::ResultRecorder>(
-        *store, kafka,
-        scheduler::ResultRecorderOptions{.topic = results(), .group_id = "recorder." + run});
-    if (auto s = recorder->Start(); !s.ok()) return Fail(s);
-    auto f = worker::MakeSandboxRunnerFactory({}, clock);
-    if (!f.ok()) return Fail(f.status());
-    factory = *std::move(f);
-    runners = std::make_unique<worker::RunnerPool>(worker::PoolOptions{.generic_target = 2},
-                                                   *factory, clock);
-    runners->Start();
-    executor = std::make_unique<worker::SandboxJobExecutor>(*registry, *runners, calls, clock);
-    auto pr = kafka::MakeKafkaProducer(kafka);
-    if (!pr.ok()) return Fail(pr.status());
-    producer = *std::move(pr);
-    worker = std::make_unique<worker::WorkerService>(
-        worker::WorkerOptions{.worker_id = "wk_" + run,
-                              .group_id = "workers." + run,
-                              .jobs_topic = jobs(),
-                              .results_topic = results(),
-                              .cancellations_topic = cancels(),
-                              .concurrency = 2},
-        kafka, *producer, *executor, lookup.get(), clock);
-    if (auto s = worker->Start(); !s.ok()) return Fail(s);
-    gateway::GatewayServerOptions gw{.grpc_addr = "127.0.0.1:0", .http_port = 0};
-    gw.service.jobs_topic = jobs();
-    gw.service.cancellations_topic = cancels();
-    auto g = gateway::GatewayServer::Start(gw, *registry, kafka, *reader, clock, nullptr);
-    if (!g.ok()) return Fail(g.status());
-    gateway = *std::move(g);
-    return true;
-  }
-  bool Fail(const absl::Status& s) {
-    error = std::string(s.message());
-    return false;
-  }
-  void Stop() {
-    if (gateway) gateway->Stop();
-    if (worker) worker->Stop();
-    if (runners) runners->Stop();
-    if (recorder) recorder->Stop();
-    std::error_code ec;
-    if (!controllers.empty()) fs::remove_all(controllers, ec);
-  }
-};
-
-Farm* farm = nullptr;
+testing::Farm* farm = nullptr;
 
 class BatchTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    farm = new Farm();
+    farm = new testing::Farm({.files = {{"adder/controller.py", kFailingAdder}}});
     started_ = farm->Start();
   }
   static void TearDownTestSuite() {
-    farm->Stop();
     delete farm;
     farm = nullptr;
   }
   void SetUp() override {
     ASSERT_TRUE(started_) << farm->error;
-    stub_ = magic::v1::Gateway::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(farm->gateway->grpc_port()),
-                            grpc::InsecureChannelCredentials()));
+    stub_ = farm->GatewayStub();
     http_ = std::make_unique<httplib::Client>("127.0.0.1", farm->gateway->http_port());
     http_->set_read_timeout(60, 0);
   }

@@ -1,32 +1,22 @@
 // The invocation path end to end, in one process, against the REAL servers
 // that scripts/services starts (Apache Kafka, PostgreSQL): gateway (gRPC and
 // HTTP) -> Kafka -> worker -> bubblewrap sandbox -> reply topic / results
-// topic -> result store. Topics and consumer groups are unique per run.
+// topic -> result store, in one testing::Farm (tests/farm/testing/farm.h).
+// Topics and consumer groups are unique per run.
+#include "tests/farm/testing/farm.h"
+
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/ids.h"
 #include "common/kafka.h"
-#include "common/postgres.h"
-#include "contracts/registry.h"
-#include "gateway/gateway_server.h"
-#include "gateway/store_reader.h"
-#include "magic/v1/gateway.grpc.pb.h"
 #include "proto/wire_errors.h"
-#include "scheduler/result_store.h"
-#include "worker/job_executor.h"
-#include "worker/runner_pool.h"
-#include "worker/sandbox.h"
-#include "worker/store_lookup.h"
-#include "worker/worker_service.h"
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <cstdlib>
 #include <future>
 #include <httplib.h>
 #include <thread>
@@ -34,122 +24,23 @@
 namespace magic {
 namespace {
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? "" : v;
-}
-
 // One farm for the whole suite (starting it costs a few seconds).
-struct Farm {
-  std::string run = NewId("t");
-  kafka::KafkaConfig kafka;
-  std::unique_ptr<contracts::Registry> registry;
-  std::unique_ptr<pg::PgPool> pool;
-  std::unique_ptr<scheduler::ResultStore> store;
-  std::unique_ptr<gateway::StoreReader> reader;
-  std::unique_ptr<worker::StoreLookup> lookup;
-  std::unique_ptr<scheduler::ResultRecorder> recorder;
-  std::unique_ptr<worker::RunnerFactory> factory;
-  std::unique_ptr<worker::RunnerPool> runners;
-  worker::DenyAllCallHandlerFactory calls;
-  std::unique_ptr<worker::SandboxJobExecutor> executor;
-  std::unique_ptr<kafka::KafkaProducer> producer;
-  std::unique_ptr<worker::WorkerService> worker;
-  std::unique_ptr<gateway::GatewayServer> gateway;
-  std::string error;
-
-  std::string jobs() const { return "magic.invocations." + run; }
-  std::string results() const { return "magic.results." + run; }
-  std::string cancels() const { return "magic.cancellations." + run; }
-
-  bool Start() {
-    kafka.brokers = Env("MAGIC_TEST_KAFKA_BROKERS");
-    const std::string pg_url = Env("MAGIC_TEST_POSTGRES_URL");
-    if (kafka.brokers.empty() || pg_url.empty()) {
-      error =
-          "MAGIC_TEST_KAFKA_BROKERS / MAGIC_TEST_POSTGRES_URL are not set: run "
-          "`scripts/services start` and load its env file (scripts/test does)";
-      return false;
-    }
-    Clock& clock = RealClockInstance();
-    auto reg = contracts::LoadDirectoryRegistry("worker/testdata/controllers");
-    if (!reg.ok()) return Fail(reg.status());
-    registry = *std::move(reg);
-    if (auto s = kafka::EnsureTopics(kafka, {{.name = jobs(), .partitions = 4},
-                                             {.name = results(), .partitions = 2},
-                                             {.name = cancels(), .partitions = 1}});
-        !s.ok()) {
-      return Fail(s);
-    }
-    auto p = pg::PgPool::Create(pg_url, 4);
-    if (!p.ok()) return Fail(p.status());
-    pool = *std::move(p);
-    auto st = scheduler::MakePgResultStore(*pool);
-    if (!st.ok()) return Fail(st.status());
-    store = *std::move(st);
-    reader = std::make_unique<gateway::StoreReader>(*store);
-    lookup = std::make_unique<worker::StoreLookup>(*store);
-    recorder = std::make_unique<scheduler::ResultRecorder>(
-        *store, kafka,
-        scheduler::ResultRecorderOptions{.topic = results(), .group_id = "recorder." + run});
-    if (auto s = recorder->Start(); !s.ok()) return Fail(s);
-    auto f = worker::MakeSandboxRunnerFactory({}, clock);
-    if (!f.ok()) return Fail(f.status());
-    factory = *std::move(f);
-    runners = std::make_unique<worker::RunnerPool>(worker::PoolOptions{.generic_target = 2},
-                                                   *factory, clock);
-    runners->Start();
-    executor = std::make_unique<worker::SandboxJobExecutor>(*registry, *runners, calls, clock);
-    auto pr = kafka::MakeKafkaProducer(kafka);
-    if (!pr.ok()) return Fail(pr.status());
-    producer = *std::move(pr);
-    worker = std::make_unique<worker::WorkerService>(
-        worker::WorkerOptions{.worker_id = "wk_" + run,
-                              .group_id = "workers." + run,
-                              .jobs_topic = jobs(),
-                              .results_topic = results(),
-                              .cancellations_topic = cancels(),
-                              .concurrency = 2},
-        kafka, *producer, *executor, lookup.get(), clock);
-    if (auto s = worker->Start(); !s.ok()) return Fail(s);
-    gateway::GatewayServerOptions gw{.grpc_addr = "127.0.0.1:0", .http_port = 0};
-    gw.service.jobs_topic = jobs();
-    gw.service.cancellations_topic = cancels();
-    auto g = gateway::GatewayServer::Start(gw, *registry, kafka, *reader, clock, nullptr);
-    if (!g.ok()) return Fail(g.status());
-    gateway = *std::move(g);
-    return true;
-  }
-  bool Fail(const absl::Status& s) {
-    error = std::string(s.message());
-    return false;
-  }
-  void Stop() {
-    if (gateway) gateway->Stop();
-    if (worker) worker->Stop();
-    if (runners) runners->Stop();
-    if (recorder) recorder->Stop();
-  }
-};
-
-Farm* farm = nullptr;
+testing::Farm* farm = nullptr;
 
 class FarmTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    farm = new Farm();
+    farm = new testing::Farm({.controllers = {"greeter", "adder", "bad_output", "crasher",
+                                              "sleeper", "long_sleeper", "memory_hog"}});
     started_ = farm->Start();
   }
   static void TearDownTestSuite() {
-    farm->Stop();
     delete farm;
     farm = nullptr;
   }
   void SetUp() override {
     ASSERT_TRUE(started_) << farm->error;
-    stub_ = magic::v1::Gateway::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(farm->gateway->grpc_port()),
-                            grpc::InsecureChannelCredentials()));
+    stub_ = farm->GatewayStub();
     http_ = std::make_unique<httplib::Client>("127.0.0.1", farm->gateway->http_port());
     http_->set_read_timeout(30, 0);
   }

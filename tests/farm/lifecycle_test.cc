@@ -1,24 +1,15 @@
 // Hot deploy and rollback end to end against the REAL servers (Apache
-// Kafka, PostgreSQL): a gateway and a worker, each with its own
-// DeployedRegistry (as separate processes would have), a Deployer standing
-// for the Control service. Deploy v1, invoke, deploy v2, invoke, roll back
-// to v1, invoke: each answer comes from the right version, nothing
-// restarts, and a run that started on v1 finishes on v1 while v2 takes
-// over. Controller names, topics and groups are unique per run.
-#include "common/clock.h"
+// Kafka, PostgreSQL): a testing::Farm with `deployments`, whose gateway and
+// worker each have their own DeployedRegistry (as separate processes would
+// have) and whose Deployer stands for the Control service. Deploy v1,
+// invoke, deploy v2, invoke, roll back to v1, invoke: each answer comes from
+// the right version, nothing restarts, and a run that started on v1
+// finishes on v1 while v2 takes over. Controller names, topics and groups
+// are unique per run.
 #include "common/ids.h"
-#include "common/kafka.h"
-#include "common/postgres.h"
-#include "gateway/gateway_server.h"
-#include "gateway/store_reader.h"
-#include "magic/v1/gateway.grpc.pb.h"
+#include "contracts/registry.h"
 #include "scheduler/deployed_registry.h"
-#include "scheduler/result_store.h"
-#include "worker/job_executor.h"
-#include "worker/runner_pool.h"
-#include "worker/sandbox.h"
-#include "worker/store_lookup.h"
-#include "worker/worker_service.h"
+#include "tests/farm/testing/farm.h"
 
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
@@ -26,7 +17,6 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -38,11 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? "" : v;
-}
 
 // Writes bundle `version` of `name` under `root`; its answer names `tag`.
 // Input {"sleep": s} makes it wait s seconds first (an in-flight run).
@@ -72,82 +57,20 @@ std::string UniqueName() {
 class LifecycleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    kafka_.brokers = Env("MAGIC_TEST_KAFKA_BROKERS");
-    const std::string pg_url = Env("MAGIC_TEST_POSTGRES_URL");
-    ASSERT_FALSE(kafka_.brokers.empty() || pg_url.empty())
-        << "MAGIC_TEST_KAFKA_BROKERS / MAGIC_TEST_POSTGRES_URL are not set: run "
-           "`scripts/services start` and load its env file (scripts/test does)";
-    Clock& clock = RealClockInstance();
-    const std::string deployments = "magic.deployments." + run_;
-    ASSERT_TRUE(kafka::EnsureTopics(kafka_, {{.name = jobs(), .partitions = 2},
-                                             {.name = results(), .partitions = 1},
-                                             {.name = cancels(), .partitions = 1},
-                                             {.name = deployments,
-                                              .partitions = 1,
-                                              .config = {{"cleanup.policy", "compact"}}}})
-                    .ok());
-    pool_ = std::move(pg::PgPool::Create(pg_url, 6)).value();
-    results_ = std::move(scheduler::MakePgResultStore(*pool_)).value();
-    versions_ = std::move(scheduler::VersionStore::Open(*pool_)).value();
-    reader_ = std::make_unique<gateway::StoreReader>(*results_);
-    lookup_ = std::make_unique<worker::StoreLookup>(*results_);
-    producer_ = std::move(kafka::MakeKafkaProducer(kafka_)).value();
-    deployer_ = std::make_unique<scheduler::Deployer>(*versions_, *producer_, deployments);
-    const scheduler::DeployedRegistryOptions registry_options{.topic = deployments};
-    gateway_registry_ =
-        std::move(scheduler::DeployedRegistry::Start(*versions_, kafka_, registry_options)).value();
-    worker_registry_ =
-        std::move(scheduler::DeployedRegistry::Start(*versions_, kafka_, registry_options)).value();
-    factory_ = std::move(worker::MakeSandboxRunnerFactory({}, clock)).value();
-    runners_ = std::make_unique<worker::RunnerPool>(worker::PoolOptions{.generic_target = 2},
-                                                    *factory_, clock);
-    runners_->Start();
-    executor_ =
-        std::make_unique<worker::SandboxJobExecutor>(*worker_registry_, *runners_, calls_, clock);
-    worker_ = std::make_unique<worker::WorkerService>(
-        worker::WorkerOptions{.worker_id = "wk_" + run_,
-                              .group_id = "workers." + run_,
-                              .jobs_topic = jobs(),
-                              .results_topic = results(),
-                              .cancellations_topic = cancels(),
-                              .concurrency = 2},
-        kafka_, *producer_, *executor_, lookup_.get(), clock);
-    ASSERT_TRUE(worker_->Start().ok());
-    gateway::GatewayServerOptions gw{.grpc_addr = "127.0.0.1:0", .http_port = 0};
-    gw.service.jobs_topic = jobs();
-    gw.service.cancellations_topic = cancels();
-    gateway_ = std::move(gateway::GatewayServer::Start(gw, *gateway_registry_, kafka_, *reader_,
-                                                       clock, nullptr))
-                   .value();
-    stub_ = magic::v1::Gateway::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(gateway_->grpc_port()), grpc::InsecureChannelCredentials()));
+    ASSERT_TRUE(farm_.Start()) << farm_.error;
+    stub_ = farm_.GatewayStub();
   }
 
   void TearDown() override {
-    if (gateway_) gateway_->Stop();
-    if (worker_) worker_->Stop();
-    if (runners_) runners_->Stop();
+    farm_.Stop();
     std::error_code ec;
     fs::remove_all(root_, ec);
-    if (!pool_) return;
-    // This run's controller leaves the shared database.
-    (void)pool_->WithTransaction([this](pqxx::work& tx) -> absl::Status {
-      for (const char* table :
-           {"controller_deployments", "deployment_history", "controller_versions"}) {
-        tx.exec_params(fmt::format("DELETE FROM magic.{} WHERE name = $1", table), name_);
-      }
-      return absl::OkStatus();
-    });
   }
-
-  std::string jobs() const { return "magic.invocations." + run_; }
-  std::string results() const { return "magic.results." + run_; }
-  std::string cancels() const { return "magic.cancellations." + run_; }
 
   absl::StatusOr<scheduler::Deployment> DeployDir(const std::string& dir) {
     auto bundle = contracts::LoadBundle(dir);
     if (!bundle.ok()) return bundle.status();
-    return deployer_->Deploy((*bundle)->files);
+    return farm_.deployer->Deploy((*bundle)->files);
   }
 
   // Waits until both registries serve `version`; returns how long it took.
@@ -157,7 +80,7 @@ class LifecycleTest : public ::testing::Test {
       auto v = r.Active(name_);
       return v.ok() && (*v)->version() == version;
     };
-    while (!(is(*gateway_registry_) && is(*worker_registry_)) &&
+    while (!(is(*farm_.registry) && is(*farm_.worker_registry)) &&
            std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
       std::this_thread::sleep_for(milliseconds(5));
     }
@@ -178,25 +101,10 @@ class LifecycleTest : public ::testing::Test {
     return response.version() + "/" + (out.is_object() ? out.value("tag", "?") : "?");
   }
 
-  const std::string run_ = NewId("lc");
   const std::string name_ = UniqueName();
-  const fs::path root_ = fs::temp_directory_path() / ("magic-lifecycle-" + run_);
-  kafka::KafkaConfig kafka_;
-  std::unique_ptr<pg::PgPool> pool_;
-  std::unique_ptr<scheduler::ResultStore> results_;
-  std::unique_ptr<scheduler::VersionStore> versions_;
-  std::unique_ptr<gateway::StoreReader> reader_;
-  std::unique_ptr<worker::StoreLookup> lookup_;
-  std::unique_ptr<kafka::KafkaProducer> producer_;
-  std::unique_ptr<scheduler::Deployer> deployer_;
-  std::unique_ptr<scheduler::DeployedRegistry> gateway_registry_;
-  std::unique_ptr<scheduler::DeployedRegistry> worker_registry_;
-  std::unique_ptr<worker::RunnerFactory> factory_;
-  std::unique_ptr<worker::RunnerPool> runners_;
-  worker::DenyAllCallHandlerFactory calls_;
-  std::unique_ptr<worker::SandboxJobExecutor> executor_;
-  std::unique_ptr<worker::WorkerService> worker_;
-  std::unique_ptr<gateway::GatewayServer> gateway_;
+  const fs::path root_ = fs::temp_directory_path() / ("magic-lifecycle-" + NewId("lc"));
+  // Versions live in the farm's own database, dropped with it: no clean-up.
+  testing::Farm farm_{{.controllers = {}, .deployments = true}};
   std::unique_ptr<magic::v1::Gateway::Stub> stub_;
 };
 
@@ -213,15 +121,15 @@ TEST_F(LifecycleTest, DeployInvokeDeployInvokeRollbackInvoke) {
   EXPECT_LT(WaitActive("2.0.0").count(), 1000);
   EXPECT_EQ(Invoke(), "2.0.0/v2");
 
-  auto back = deployer_->Rollback(name_, "1.0.0");
+  auto back = farm_.deployer->Rollback(name_, "1.0.0");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->previous_version, "2.0.0");
   EXPECT_LT(WaitActive("1.0.0").count(), 1000);
   EXPECT_EQ(Invoke(), "1.0.0/v1");
 
-  ASSERT_TRUE(deployer_->Undeploy(name_).ok());
+  ASSERT_TRUE(farm_.deployer->Undeploy(name_).ok());
   const auto start = std::chrono::steady_clock::now();
-  while (gateway_registry_->Active(name_).ok() &&
+  while (farm_.registry->Active(name_).ok() &&
          std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
     std::this_thread::sleep_for(milliseconds(5));
   }

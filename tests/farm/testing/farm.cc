@@ -21,7 +21,7 @@ std::string Env(const char* name) {
 
 }  // namespace
 
-Farm::Farm(FarmOptions o) : options(std::move(o)), run(NewId("tf")) {}
+Farm::Farm(FarmOptions o) : options(std::move(o)), run(NewId("tf")), calls(options.calls) {}
 
 Farm::~Farm() { Stop(); }
 
@@ -34,9 +34,11 @@ bool Farm::CopyControllers() {
   controllers_dir = fs::temp_directory_path() / ("magic-farm-" + run);
   std::error_code ec;
   for (const std::string& name : options.controllers) {
-    fs::create_directories(controllers_dir / name, ec);
-    fs::copy(fs::path("worker/testdata/controllers") / name, controllers_dir / name,
-             fs::copy_options::recursive, ec);
+    const fs::path source = name.find('/') == std::string::npos
+                                ? fs::path("worker/testdata/controllers") / name
+                                : fs::path(name);
+    fs::create_directories(controllers_dir / source.filename(), ec);
+    fs::copy(source, controllers_dir / source.filename(), fs::copy_options::recursive, ec);
     if (ec) return Fail(absl::InternalError(name + ": " + ec.message()));
   }
   for (const auto& [path, content] : options.files) {
@@ -53,7 +55,26 @@ bool Farm::CopyControllers() {
   return true;
 }
 
-bool Farm::Start() {
+// The versions live in the farm's database; each registry reads the farm's
+// own deployments topic.
+bool Farm::OpenDeployments() {
+  auto v = scheduler::VersionStore::Open(*pool);
+  if (!v.ok()) return Fail(v.status());
+  versions = *std::move(v);
+  deployer = std::make_unique<scheduler::Deployer>(*versions, *producer, deployments_topic());
+  const scheduler::DeployedRegistryOptions registry_options{.topic = deployments_topic()};
+  for (auto* target : {&deployed, &worker_deployed}) {
+    auto r = scheduler::DeployedRegistry::Start(*versions, kafka, registry_options);
+    if (!r.ok()) return Fail(r.status());
+    *target = *std::move(r);
+  }
+  registry = deployed.get();
+  worker_registry = worker_deployed.get();
+  return true;
+}
+
+bool Farm::Prepare() {
+  prepared_ = true;
   kafka.brokers = Env("MAGIC_TEST_KAFKA_BROKERS");
   const std::string pg_url = Env("MAGIC_TEST_POSTGRES_URL");
   if (kafka.brokers.empty() || pg_url.empty()) {
@@ -62,22 +83,24 @@ bool Farm::Start() {
         "`scripts/services start` and load /tmp/magic-services/env (scripts/test does)";
     return false;
   }
-  Clock& clock = RealClockInstance();
-  registry = options.registry;
-  if (registry == nullptr) {
+  registry = options.registry;  // OpenDeployments() replaces it
+  if (registry == nullptr && !options.deployments) {
     if (!CopyControllers()) return false;
     auto loaded = contracts::LoadDirectoryRegistry(controllers_dir.string());
     if (!loaded.ok()) return Fail(loaded.status());
     owned_registry = *std::move(loaded);
     registry = owned_registry.get();
   }
-  if (auto s = kafka::EnsureTopics(kafka, {{.name = jobs(), .partitions = 4},
-                                           {.name = results(), .partitions = 2},
-                                           {.name = cancels(), .partitions = 1},
-                                           {.name = dlq(), .partitions = 1}});
-      !s.ok()) {
-    return Fail(s);
+  worker_registry = registry;
+  std::vector<kafka::TopicSpec> topics = {{.name = jobs(), .partitions = 4},
+                                          {.name = results(), .partitions = 2},
+                                          {.name = cancels(), .partitions = 1},
+                                          {.name = dlq(), .partitions = 1}};
+  if (options.deployments) {
+    topics.push_back(
+        {.name = deployments_topic(), .partitions = 1, .config = {{"cleanup.policy", "compact"}}});
   }
+  if (auto s = kafka::EnsureTopics(kafka, topics); !s.ok()) return Fail(s);
   if (auto s = database.Create(pg_url); !s.ok()) return Fail(s);
   auto p = pg::PgPool::Create(database.url(), 6);
   if (!p.ok()) return Fail(p.status());
@@ -90,7 +113,13 @@ bool Farm::Start() {
   auto pr = kafka::MakeKafkaProducer(kafka);
   if (!pr.ok()) return Fail(pr.status());
   producer = *std::move(pr);
+  return !options.deployments || OpenDeployments();
+}
 
+bool Farm::Start() {
+  if (!prepared_ && !Prepare()) return false;
+  if (!error.empty()) return false;  // the test called Prepare() and it failed
+  Clock& clock = RealClockInstance();
   scheduler::ResultRecorderOptions recorder_options{.topic = results(),
                                                     .group_id = "recorder." + run};
   if (options.scheduler) {
@@ -127,8 +156,8 @@ bool Farm::Start() {
   runners = std::make_unique<worker::RunnerPool>(
       worker::PoolOptions{.generic_target = options.generic_runners}, *factory, clock);
   runners->Start();
-  worker::CallHandlerFactory& calls = options.calls != nullptr ? *options.calls : deny_calls;
-  executor = std::make_unique<worker::SandboxJobExecutor>(*registry, *runners, calls, clock);
+  executor = std::make_unique<worker::SandboxJobExecutor>(
+      *worker_registry, *runners, calls != nullptr ? *calls : deny_calls, clock);
   worker = std::make_unique<worker::WorkerService>(
       worker::WorkerOptions{.worker_id = "wk_" + run,
                             .group_id = "workers." + run,
@@ -151,12 +180,19 @@ bool Farm::Start() {
 }
 
 void Farm::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
   if (gateway) gateway->Stop();
   if (triggers) triggers->Stop();
   if (timers) timers->Stop();
   if (worker) worker->Stop();
   if (runners) runners->Stop();
   if (recorder) recorder->Stop();
+  // The deployed registries read the versions, which read the pool.
+  if (worker_deployed) worker_deployed->Stop();
+  if (deployed) deployed->Stop();
+  deployer.reset();
+  versions.reset();
   store.reset();
   pool.reset();  // before the database is dropped
   std::error_code ec;
@@ -164,9 +200,8 @@ void Farm::Stop() {
 }
 
 std::unique_ptr<magic::v1::Gateway::Stub> Farm::GatewayStub() const {
-  return magic::v1::Gateway::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(gateway->grpc_port()),
-                          grpc::InsecureChannelCredentials()));
+  return magic::v1::Gateway::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(gateway->grpc_port()), grpc::InsecureChannelCredentials()));
 }
 
 absl::StatusOr<magic::v1::Invocation> Farm::WaitFinished(const std::string& request_id,
@@ -175,8 +210,8 @@ absl::StatusOr<magic::v1::Invocation> Farm::WaitFinished(const std::string& requ
   absl::StatusOr<magic::v1::Invocation> last = absl::NotFoundError("not polled yet");
   while (absl::Now() < until) {
     last = store->Get(request_id);
-    if (last.ok() && (last->state() == magic::v1::SUCCEEDED ||
-                      last->state() == magic::v1::FAILED || last->state() == magic::v1::CANCELLED)) {
+    if (last.ok() && (last->state() == magic::v1::SUCCEEDED || last->state() == magic::v1::FAILED ||
+                      last->state() == magic::v1::CANCELLED)) {
       return last;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
