@@ -11,6 +11,7 @@
 #include "broker/db_backend.h"
 
 #include "common/errors.h"
+#include "common/testing/server_env.h"
 #include "common/testing/status_testing.h"
 
 #include <fmt/format.h>
@@ -31,19 +32,14 @@ namespace {
 using contracts::Capability;
 using contracts::CapabilityKind;
 using nlohmann::json;
-using testing::ElementsAre;
-using testing::HasSubstr;
-using testing::Not;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string RunId() {
   static const std::string id = fmt::format(
       "{}_{}", getpid(), std::chrono::steady_clock::now().time_since_epoch().count() % 1000000007);
   return id;
-}
-
-std::string Env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? "" : value;
 }
 
 template <typename T>
@@ -58,12 +54,11 @@ json Ids(const json& rows) {
   return ids;
 }
 
-class DbBackendTest : public testing::Test {
+class DbBackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const std::string url = Env("MAGIC_TEST_POSTGRES_URL");
-    ASSERT_FALSE(url.empty()) << "MAGIC_TEST_POSTGRES_URL is not set: start the servers with "
-                                 "`scripts/services start` and load /tmp/magic-services/env";
+    const std::string url = magic::testing::ServerEnv("MAGIC_TEST_POSTGRES_URL");
+    ASSERT_FALSE(url.empty());
     url_ = new std::string(url);
     admin_ = std::move(pg::PgPool::Create(url, 2)).value().release();
     ASSERT_OK(MigrateAppSchema(*admin_, DbPolicy{}));

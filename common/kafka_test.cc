@@ -4,6 +4,7 @@
 #include "common/kafka.h"
 
 #include "common/errors.h"
+#include "common/testing/server_env.h"
 #include "common/testing/status_testing.h"
 
 #include <fmt/format.h>
@@ -37,11 +38,8 @@ std::string RunId() {
 class KafkaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* brokers = std::getenv("MAGIC_TEST_KAFKA_BROKERS");
-    ASSERT_TRUE(brokers != nullptr && *brokers != '\0')
-        << "MAGIC_TEST_KAFKA_BROKERS is not set: start the servers with `scripts/services start` "
-           "and load /tmp/magic-services/env (scripts/test does both)";
-    config_.brokers = brokers;
+    config_.brokers = magic::testing::ServerEnv("MAGIC_TEST_KAFKA_BROKERS");
+    ASSERT_FALSE(config_.brokers.empty());
     config_.client_id = "kafka-test";
   }
 
@@ -127,7 +125,7 @@ TEST_F(KafkaTest, ProduceConsumeRoundTripWithHeaders) {
 TEST_F(KafkaTest, ProducerIsIdempotentAndConsumerDoesNotAutoCommit) {
   auto producer = Producer();
   EXPECT_EQ(producer->ConfigValue("enable.idempotence"), "true");
-  EXPECT_THAT(producer->ConfigValue("acks"), testing::Optional(testing::AnyOf("all", "-1")));
+  EXPECT_THAT(producer->ConfigValue("acks"), ::testing::Optional(::testing::AnyOf("all", "-1")));
   EXPECT_EQ(producer->ConfigValue("linger.ms"), "0");
   EXPECT_EQ(producer->ConfigValue("socket.nagle.disable"), "true");
   auto consumer = Consumer({.group_id = "cfg-" + RunId()});
@@ -164,11 +162,11 @@ TEST_F(KafkaTest, UncommittedMessagesAreRedeliveredAfterRestart) {
   std::optional<KafkaMessage> again = PollOne(*second, seconds(20));
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->value(), "b");
-  EXPECT_THAT(assigned, testing::ElementsAre(PartitionOffset{topic, 0, 1}));
+  EXPECT_THAT(assigned, ::testing::ElementsAre(PartitionOffset{topic, 0, 1}));
   absl::StatusOr<std::vector<PartitionOffset>> committed =
       second->Committed({{topic, 0}}, seconds(5));
   ASSERT_TRUE(committed.ok()) << committed.status();
-  EXPECT_THAT(*committed, testing::ElementsAre(PartitionOffset{topic, 0, 1}));
+  EXPECT_THAT(*committed, ::testing::ElementsAre(PartitionOffset{topic, 0, 1}));
 }
 
 TEST_F(KafkaTest, RevokeHookRunsOnClose) {
@@ -187,7 +185,7 @@ TEST_F(KafkaTest, RevokeHookRunsOnClose) {
   }
   ASSERT_EQ(consumer->Assignment()->size(), 1u);
   consumer->Close();
-  EXPECT_THAT(revoked, testing::ElementsAre(TopicPartition{topic, 0}));
+  EXPECT_THAT(revoked, ::testing::ElementsAre(TopicPartition{topic, 0}));
   EXPECT_EQ(consumer->Poll(milliseconds(1)).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -241,22 +239,22 @@ TEST_F(KafkaTest, AssignAllSinceStartsAtTheFirstMessageAtOrAfterTheTime) {
   absl::StatusOr<std::vector<PartitionRange>> ranges =
       consumer->AssignAllSince(topic, since, seconds(10));
   ASSERT_TRUE(ranges.ok()) << ranges.status();
-  EXPECT_THAT(*ranges, testing::ElementsAre(PartitionRange{0, 1, 2}, PartitionRange{1, 0, 1},
-                                            PartitionRange{2, 0, 0}));
+  EXPECT_THAT(*ranges, ::testing::ElementsAre(PartitionRange{0, 1, 2}, PartitionRange{1, 0, 1},
+                                              PartitionRange{2, 0, 0}));
   std::vector<std::string> seen;
   for (int i = 0; i < 2; ++i) {
     std::optional<KafkaMessage> m = PollOne(*consumer, seconds(10));
     ASSERT_TRUE(m.has_value());
     seen.emplace_back(m->value());
   }
-  EXPECT_THAT(seen, testing::UnorderedElementsAre("new0", "new1"));
+  EXPECT_THAT(seen, ::testing::UnorderedElementsAre("new0", "new1"));
 
   // Nothing that recent: every partition starts at its end.
   auto later = Consumer();
   ranges = later->AssignAllSince(topic, NowMs() + 3'600'000, seconds(10));
   ASSERT_TRUE(ranges.ok()) << ranges.status();
-  EXPECT_THAT(*ranges, testing::ElementsAre(PartitionRange{0, 2, 2}, PartitionRange{1, 1, 1},
-                                            PartitionRange{2, 0, 0}));
+  EXPECT_THAT(*ranges, ::testing::ElementsAre(PartitionRange{0, 2, 2}, PartitionRange{1, 1, 1},
+                                              PartitionRange{2, 0, 0}));
   EXPECT_EQ(
       Consumer()->AssignAllSince("test.missing." + RunId(), 0, milliseconds(500)).status().code(),
       absl::StatusCode::kNotFound);

@@ -3,6 +3,7 @@
 // own server from Debian's binaries.
 #include "common/postgres.h"
 
+#include "common/testing/server_env.h"
 #include "common/testing/status_testing.h"
 
 #include <gmock/gmock.h>
@@ -27,11 +28,8 @@ using std::chrono::milliseconds;
 class PostgresTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* url = std::getenv("MAGIC_TEST_POSTGRES_URL");
-    ASSERT_TRUE(url != nullptr && *url != '\0')
-        << "MAGIC_TEST_POSTGRES_URL is not set: start the servers with `scripts/services start` "
-           "and load /tmp/magic-services/env (scripts/test does both)";
-    url_ = url;
+    url_ = magic::testing::ServerEnv("MAGIC_TEST_POSTGRES_URL");
+    ASSERT_FALSE(url_.empty());
   }
 
   std::unique_ptr<PgPool> Pool(int size = 2) {
@@ -185,7 +183,7 @@ TEST(LocalPostgresTest, StartsQueriesAndCleansUp) {
   ASSERT_TRUE(pg.ok()) << pg.status();
   const std::string dir = (*pg)->dir();
   EXPECT_TRUE(std::filesystem::exists(dir));
-  EXPECT_THAT((*pg)->url(), testing::StartsWith("postgresql://postgres@127.0.0.1:"));
+  EXPECT_THAT((*pg)->url(), ::testing::StartsWith("postgresql://postgres@127.0.0.1:"));
   {
     auto pool = std::move(PgPool::Create((*pg)->url(), 1)).value();
     absl::StatusOr<std::string> db =

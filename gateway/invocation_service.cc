@@ -53,11 +53,12 @@ struct BatchProgress {
 
 }  // namespace
 
-absl::StatusOr<std::string> InvocationReader::RecordSubmitted(const magic::v1::InvocationJob& job) {
+void InvocationReader::RecordSubmitted(const magic::v1::InvocationJob& job, RecordedFn done) {
   if (!job.idempotency_key().empty()) {
-    return MakeError(ErrorCode::kE3005, "this gateway has no result store for idempotency keys");
+    return done(
+        MakeError(ErrorCode::kE3005, "this gateway has no result store for idempotency keys"));
   }
-  return job.request_id();
+  done(job.request_id());
 }
 
 absl::StatusOr<std::string> InvocationReader::RecordBatch(
@@ -150,24 +151,24 @@ std::string InvocationService::Submit(InvokeCall call, SubmitDone done) {
     done(s);
     return id;
   }
-  absl::StatusOr<std::string> holder = reader_.RecordSubmitted(job);
-  if (!holder.ok()) {
-    done(holder.status());
-    return id;
-  }
-  if (*holder != id) {  // the key's earlier run: answer with it, produce nothing
-    done(*holder);
-    return *holder;
-  }
-  RememberSubmitted(job);
-  sink_.Send(job, [this, id, done](absl::Status sent) {
-    if (!sent.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      recent_.erase(id);
-      return done(sent);
-    }
-    done(id);
-  });
+  // The job outlives this call: the store answers on its own thread.
+  auto recorded = std::make_shared<const magic::v1::InvocationJob>(std::move(job));
+  reader_.RecordSubmitted(
+      *recorded, [this, id, recorded, done = std::move(done)](absl::StatusOr<std::string> holder) {
+        if (!holder.ok()) return done(holder.status());
+        if (*holder != id) return done(*holder);  // the key's earlier run; produce nothing
+        RememberSubmitted(*recorded);
+        sink_.Send(*recorded, [this, id, done](absl::Status sent) {
+          if (!sent.ok()) {
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              recent_.erase(id);
+            }
+            return done(sent);
+          }
+          done(id);
+        });
+      });
   return id;
 }
 

@@ -59,11 +59,14 @@ class InvocationReader {
   virtual absl::StatusOr<magic::v1::Invocation> Get(const std::string& request_id) = 0;
 
   // Records a submitted run as QUEUED (with its input and retry policy, so
-  // the scheduler can retry it and its watchdog can tell it was lost).
-  // Returns the id of the run that holds job.idempotency_key: the job's own,
-  // or an earlier run's (nothing is written then). The default (no store)
-  // records nothing and refuses idempotency keys (E3005).
-  virtual absl::StatusOr<std::string> RecordSubmitted(const magic::v1::InvocationJob& job);
+  // the scheduler can retry it and its watchdog can tell it was lost), then
+  // calls `done` once, possibly on another thread, with the id of the run
+  // that holds job.idempotency_key: the job's own, or an earlier run's
+  // (nothing is written then). Never blocks the caller on a round trip it
+  // can hand to another thread. The default (no store) records nothing,
+  // answers at once and refuses idempotency keys (E3005).
+  using RecordedFn = std::function<void(absl::StatusOr<std::string> holder)>;
+  virtual void RecordSubmitted(const magic::v1::InvocationJob& job, RecordedFn done);
 
   // Batches (scheduler::ResultStore semantics). The defaults refuse (E3005):
   // a gateway without a store cannot take batches.
@@ -123,8 +126,10 @@ class InvocationService {
   // Returns the request id at once (callers echo it as X-Request-ID) and
   // calls `done` exactly once with the output or an E-coded error.
   std::string Invoke(InvokeCall call, InvokeDone done);
-  // Returns the request id at once; `done` gets it back once the job is
-  // durable, or an E-coded error.
+  // Returns the request id at once; `done` gets it back once the run is
+  // recorded and the job durable on Kafka (with an idempotency key already
+  // taken: the earlier run's id, and nothing is produced), or an E-coded
+  // error. `done` may run on another thread.
   std::string Submit(InvokeCall call, SubmitDone done);
   absl::StatusOr<magic::v1::Invocation> Get(const std::string& request_id);
   // Cancels a run that has not finished: a waiting Invoke on this gateway

@@ -4,6 +4,7 @@
 // groups are unique per run.
 #include "scheduler/result_store.h"
 
+#include "common/testing/server_env.h"
 #include "common/testing/status_testing.h"
 
 #include <fmt/format.h>
@@ -23,18 +24,12 @@ using magic::v1::InvocationJob;
 using magic::v1::InvocationResult;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAre;
 
 std::string RunId() {
   static const std::string id = fmt::format(
       "{}-{}", getpid(), std::chrono::steady_clock::now().time_since_epoch().count() % 1000000007);
   return id;
-}
-
-std::string RequireEnv(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') return "";
-  return value;
 }
 
 InvocationJob Job(const std::string& id) {
@@ -83,10 +78,8 @@ InvocationResult Failed(const std::string& id, const std::string& code) {
 class ResultStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string url = RequireEnv("MAGIC_TEST_POSTGRES_URL");
-    ASSERT_FALSE(url.empty())
-        << "MAGIC_TEST_POSTGRES_URL is not set: start the servers with `scripts/services start` "
-           "and load /tmp/magic-services/env (scripts/test does both)";
+    const std::string url = magic::testing::ServerEnv("MAGIC_TEST_POSTGRES_URL");
+    ASSERT_FALSE(url.empty());
     pool_ = std::move(pg::PgPool::Create(url, 4)).value();
     absl::StatusOr<std::unique_ptr<ResultStore>> store = MakePgResultStore(*pool_);
     ASSERT_TRUE(store.ok()) << store.status();
@@ -209,8 +202,8 @@ TEST_F(ResultStoreTest, UnstorableResultDoesNotBlockItsBatch) {
 
 // magic.results -> recorder -> store, offsets committed after the write.
 TEST_F(ResultStoreTest, RecorderConsumesResultsEndToEnd) {
-  const std::string brokers = RequireEnv("MAGIC_TEST_KAFKA_BROKERS");
-  ASSERT_FALSE(brokers.empty()) << "MAGIC_TEST_KAFKA_BROKERS is not set (scripts/services start)";
+  const std::string brokers = magic::testing::ServerEnv("MAGIC_TEST_KAFKA_BROKERS");
+  ASSERT_FALSE(brokers.empty());
   const kafka::KafkaConfig config{.brokers = brokers, .client_id = "recorder-test"};
   ResultRecorderOptions options{
       .topic = "test.results." + RunId(), .group_id = "test-recorder-" + RunId(), .max_batch = 16};
