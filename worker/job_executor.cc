@@ -11,6 +11,9 @@
 namespace magic::worker {
 namespace {
 
+// How long a cancel that came before its run started here is remembered.
+constexpr int64_t kForgetEarlyCancelMs = 15 * 60 * 1000;
+
 // Logs through the worker's logger and keeps the lines for the result.
 // Ships them too (log_shipper.h), when the worker has a shipper.
 class CollectingSink final : public EventSink {
@@ -118,9 +121,18 @@ magic::v1::InvocationResult SandboxJobExecutor::Execute(const magic::v1::Invocat
     return result;
   }
   result.mutable_timings()->set_warm(lease->kind == RunnerPool::AcquireKind::kWarm);
+  bool cancelled_before_start = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    running_[job.request_id()] = lease->runner->pid();
+    cancelled_before_start = early_cancels_.erase(job.request_id()) > 0;
+    if (!cancelled_before_start) running_[job.request_id()] = lease->runner->pid();
+  }
+  if (cancelled_before_start) {
+    pool_.Release(std::move(lease->runner));
+    SetResultError(result,
+                   MakeError(ErrorCode::kE3005, "cancelled by the caller", {{"cancelled", true}}));
+    result.set_state(magic::v1::CANCELLED);
+    return result;
   }
   std::unique_ptr<CallHandler> calls = calls_.ForJob(job);
   InvocationHooks hooks{*calls, events};
@@ -152,7 +164,14 @@ magic::v1::InvocationResult SandboxJobExecutor::Execute(const magic::v1::Invocat
 void SandboxJobExecutor::Cancel(const std::string& request_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = running_.find(request_id);
-  if (it == running_.end() || it->second <= 0) return;
+  if (it == running_.end() || it->second <= 0) {
+    // Not running here: perhaps its sandbox is being acquired right now.
+    const int64_t now = clock_.NowUnixMillis();
+    std::erase_if(early_cancels_,
+                  [now](const auto& entry) { return entry.second + kForgetEarlyCancelMs < now; });
+    early_cancels_[request_id] = now;
+    return;
+  }
   cancelled_[request_id] = true;
   ::kill(it->second, SIGKILL);  // the sandbox dies with bwrap (--die-with-parent)
 }

@@ -49,7 +49,9 @@ class JobExecutor {
  public:
   virtual ~JobExecutor() = default;
   virtual magic::v1::InvocationResult Execute(const magic::v1::InvocationJob& job) = 0;
-  // Kills the run of `request_id` if one is running here; no-op otherwise.
+  // Kills the run of `request_id` if one is running here; otherwise a run
+  // of it that is about to start here (its sandbox being acquired) is not
+  // started but answered CANCELLED.
   virtual void Cancel(const std::string& request_id) = 0;
 };
 

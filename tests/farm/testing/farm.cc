@@ -26,7 +26,7 @@ Farm::Farm(FarmOptions o) : options(std::move(o)), run(NewId("tf")), calls(optio
 Farm::~Farm() { Stop(); }
 
 bool Farm::Fail(const absl::Status& s) {
-  error = std::string(s.message());
+  error = s.ToString();
   return false;
 }
 
