@@ -11,7 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
+#include <unordered_set>
 #include <utility>
+#include <variant>
 
 namespace magic::scheduler {
 namespace {
@@ -166,7 +169,9 @@ void TriggerService::Refresh() {
   for (const auto& [name, sub] : subs_) subscribed_[name] = sub->queues;
 }
 
-bool TriggerService::Handle(Subscription& sub, const kafka::KafkaMessage& message) {
+std::variant<magic::v1::InvocationJob, DeadLetter> TriggerService::Prepare(
+    const Subscription& sub, const contracts::ControllerVersion& version,
+    const kafka::KafkaMessage& message) {
   QueueMessage m{
       .queue = std::string(message.topic())
                    .substr(std::min(options_.topic_prefix.size(), message.topic().size())),
@@ -177,10 +182,6 @@ bool TriggerService::Handle(Subscription& sub, const kafka::KafkaMessage& messag
       .headers = message.headers(),
       .timestamp_ms = message.timestamp_ms()};
   const std::string request_id = EventRequestId(sub.controller, m);
-  const nlohmann::json origin = {
-      {"queue", m.queue}, {"partition", m.partition}, {"offset", m.offset}, {"key", Text(m.key)}};
-  auto version = registry_.Active(sub.controller);
-  if (!version.ok()) return false;  // undeployed meanwhile: the refresh drops it
   absl::StatusOr<magic::v1::InvocationJob> job;
   std::string input;
   if (static_cast<int64_t>(m.value.size()) > options_.max_message_bytes) {
@@ -191,7 +192,7 @@ bool TriggerService::Handle(Subscription& sub, const kafka::KafkaMessage& messag
   } else {
     input = EventEnvelope(m);
     auto retry = MakeRetryPolicy(options_.max_attempts, /*on_timeout=*/true, /*on_error=*/true);
-    job = retry.ok() ? MakeJob(**version,
+    job = retry.ok() ? MakeJob(version,
                                {.request_id = request_id,
                                 .input_json = input,
                                 .ttl = options_.ttl,
@@ -200,52 +201,108 @@ bool TriggerService::Handle(Subscription& sub, const kafka::KafkaMessage& messag
                                clock_.Now(), signer_)
                      : absl::StatusOr<magic::v1::InvocationJob>(retry.status());
   }
-  if (!job.ok()) {
-    Error e = ErrorFromStatus(job.status());
-    e.request_id = request_id;
-    const absl::Status sent = timers_.SendDeadLetters({{.request_id = request_id,
-                                                        .controller = sub.controller,
-                                                        .version = (*version)->version(),
-                                                        .source = "trigger",
-                                                        .attempts = 0,
-                                                        .reason = ToWireError(e),
-                                                        .input_json = input,
-                                                        .origin = origin,
-                                                        .failed_unix_ms = clock_.NowUnixMillis()}});
-    if (sent.ok()) dead_lettered_.fetch_add(1, std::memory_order_relaxed);
-    return sent.ok();
+  if (job.ok()) return *std::move(job);
+  Error e = ErrorFromStatus(job.status());
+  e.request_id = request_id;
+  return DeadLetter{.request_id = request_id,
+                    .controller = sub.controller,
+                    .version = version.version(),
+                    .source = "trigger",
+                    .attempts = 0,
+                    .reason = ToWireError(e),
+                    .input_json = std::move(input),
+                    .origin = {{"queue", m.queue},
+                               {"partition", m.partition},
+                               {"offset", m.offset},
+                               {"key", Text(m.key)}},
+                    .failed_unix_ms = clock_.NowUnixMillis()};
+}
+
+bool TriggerService::Handle(Subscription& sub, const std::vector<kafka::KafkaMessage>& messages) {
+  auto version = registry_.Active(sub.controller);
+  if (!version.ok()) return false;  // undeployed meanwhile: the refresh drops it
+  std::vector<magic::v1::InvocationJob> jobs;
+  std::vector<DeadLetter> dead;
+  for (const kafka::KafkaMessage& message : messages) {
+    auto prepared = Prepare(sub, **version, message);
+    if (auto* job = std::get_if<magic::v1::InvocationJob>(&prepared)) {
+      jobs.push_back(std::move(*job));
+    } else {
+      dead.push_back(std::get<DeadLetter>(std::move(prepared)));
+    }
   }
+  if (!dead.empty()) {
+    if (!timers_.SendDeadLetters(dead).ok()) return false;
+    dead_lettered_.fetch_add(dead.size(), std::memory_order_relaxed);
+  }
+  if (jobs.empty()) return true;
   // A redelivered message whose run already finished is not run again.
-  absl::StatusOr<std::unordered_set<std::string>> finished = store_.FindFinished({request_id});
+  std::vector<std::string> ids;
+  ids.reserve(jobs.size());
+  for (const magic::v1::InvocationJob& job : jobs) ids.push_back(job.request_id());
+  absl::StatusOr<std::unordered_set<std::string>> finished = store_.FindFinished(ids);
   if (!finished.ok()) return false;
-  if (finished->contains(request_id)) return true;
-  if (!store_.RecordQueued(*job).ok()) return false;
-  const std::string value = job->SerializeAsString();
-  const absl::Status produced = kafka::ProduceAll(
-      producer_, {{.topic = options_.jobs_topic, .key = job->controller(), .value = value}},
-      options_.ack_timeout);
-  if (!produced.ok()) return false;
-  triggered_.fetch_add(1, std::memory_order_relaxed);
+  std::erase_if(jobs, [&finished](const magic::v1::InvocationJob& job) {
+    return finished->contains(job.request_id());
+  });
+  if (jobs.empty()) return true;
+  if (!store_.RecordQueuedBatch(jobs).ok()) return false;
+  std::vector<std::string> values;  // the records below view them
+  std::vector<kafka::ProducerRecord> records;
+  values.reserve(jobs.size());
+  records.reserve(jobs.size());
+  for (const magic::v1::InvocationJob& job : jobs) {
+    values.push_back(job.SerializeAsString());
+    records.push_back(
+        {.topic = options_.jobs_topic, .key = job.controller(), .value = values.back()});
+  }
+  if (!kafka::ProduceAll(producer_, records, options_.ack_timeout).ok()) return false;
+  triggered_.fetch_add(jobs.size(), std::memory_order_relaxed);
   MAGIC_LOG(info, "triggered",
-            {{"controller", sub.controller}, {"request_id", request_id}, {"queue", m.queue}});
+            {{"controller", sub.controller},
+             {"runs", jobs.size()},
+             {"first_request_id", jobs.front().request_id()},
+             {"last_request_id", jobs.back().request_id()}});
   return true;
 }
 
 bool TriggerService::PollOnce() {
+  // Every subscription gets a turn within about 50 ms, however many there are.
+  const auto wait = std::max(std::chrono::milliseconds(5),
+                             std::chrono::milliseconds(50) / static_cast<int64_t>(subs_.size()));
   for (auto& [name, sub] : subs_) {
-    auto polled = sub->consumer->Poll(std::chrono::milliseconds(50));
-    if (!polled.ok() || !polled->has_value()) continue;
-    const kafka::KafkaMessage& message = **polled;
-    if (Handle(*sub, message)) {
-      if (absl::Status s = sub->consumer->CommitOffsets({message.NextOffset()}); !s.ok()) {
+    std::vector<kafka::KafkaMessage> batch;
+    auto polled = sub->consumer->Poll(wait);
+    while (polled.ok() && polled->has_value()) {
+      batch.push_back(**std::move(polled));
+      if (batch.size() >= options_.max_batch) break;
+      polled = sub->consumer->Poll(std::chrono::milliseconds(0));
+    }
+    if (batch.empty()) continue;
+    if (Handle(*sub, batch)) {
+      // The next offset of each partition: its last message + 1.
+      std::map<std::pair<std::string, int32_t>, int64_t> next;
+      for (const kafka::KafkaMessage& message : batch) {
+        const kafka::PartitionOffset o = message.NextOffset();
+        int64_t& at = next[{o.topic, o.partition}];
+        at = std::max(at, o.offset);
+      }
+      std::vector<kafka::PartitionOffset> offsets;
+      for (const auto& [tp, offset] : next) {
+        offsets.push_back({.topic = tp.first, .partition = tp.second, .offset = offset});
+      }
+      if (absl::Status s = sub->consumer->CommitOffsets(offsets); !s.ok()) {
         MAGIC_LOG(warn, "trigger commit failed", {{"controller", name}, {"error", s.ToString()}});
       }
       continue;
     }
-    // Not handled: read it again from the last commit (a fresh consumer at
-    // the next refresh).
-    MAGIC_LOG(warn, "trigger message not handled; re-reading",
-              {{"controller", name}, {"offset", message.offset()}});
+    // Not handled: read them again from the last commit (a fresh consumer
+    // at the next refresh).
+    MAGIC_LOG(warn, "trigger messages not handled; re-reading",
+              {{"controller", name},
+               {"messages", batch.size()},
+               {"first_offset", batch.front().offset()}});
+    batch.clear();  // the messages go before their consumer
     sub->consumer->Close();
     subs_.erase(name);
     return false;

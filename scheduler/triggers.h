@@ -8,7 +8,9 @@
 //   controller's input schema -> QUEUED run (request id derived from
 //   controller, queue, partition and offset: a redelivered message maps to
 //   the same run, which is not produced again once finished) -> job
-//   produced and acknowledged -> offset committed.
+//   produced and acknowledged -> offset committed. The messages one poll
+//   returns (up to max_batch) go together: one FindFinished, one
+//   multi-row INSERT, one wait for the acks, one commit.
 //
 // Runs get the retry policy {max_attempts, on_timeout, on_error}: failures
 // retry with backoff, then go to the dead-letter topic (timers.h). A
@@ -40,6 +42,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace magic::scheduler {
@@ -76,6 +79,7 @@ struct TriggerOptions {
   absl::Duration ttl = absl::Minutes(15);  // how long a triggered run may wait to run
   int64_t max_message_bytes = int64_t{1} << 20;
   std::chrono::milliseconds ack_timeout{10'000};
+  size_t max_batch = 256;  // messages of one subscription handled (and committed) together
 };
 
 class TriggerService {
@@ -101,8 +105,15 @@ class TriggerService {
   void Refresh();
   // Polls each subscription once; false when one must be re-read.
   bool PollOnce();
-  // Handles one message; false when it must be read again (not committed).
-  bool Handle(Subscription& sub, const kafka::KafkaMessage& message);
+  // The job for one message, or its dead letter (too large, refused by
+  // the input schema).
+  std::variant<magic::v1::InvocationJob, DeadLetter> Prepare(
+      const Subscription& sub, const contracts::ControllerVersion& version,
+      const kafka::KafkaMessage& message);
+  // Handles the messages polled together: dead letters sent, one
+  // FindFinished, one multi-row INSERT, every job produced and
+  // acknowledged. False when they must be read again (not committed).
+  bool Handle(Subscription& sub, const std::vector<kafka::KafkaMessage>& messages);
 
   const contracts::Registry& registry_;
   ResultStore& store_;
