@@ -1,6 +1,7 @@
 #include "common/service_config.h"
 
 #include "common/config.h"
+#include "common/errors.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -94,10 +95,16 @@ int ServiceMain(std::string_view binary, std::string_view component, int argc,
   }
   // Before body starts any thread: they inherit the blocked signals.
   StopSignals stop;
-  logging::Init(
-      {.component = std::string(component),
-       .level = config->value(nlohmann::json::json_pointer("/log/level"), std::string("info")),
-       .file = ""});
+  const std::string level =
+      config->value(nlohmann::json::json_pointer("/log/level"), std::string("info"));
+  if (std::string why;
+      !logging::Init({.component = std::string(component), .level = level, .file = ""}, &why)) {
+    return FailStart(
+        binary, "config",
+        MakeError(ErrorCode::kE1005, fmt::format("log.level: {} (trace, debug, info, warn, error, "
+                                                 "critical or off)",
+                                                 why)));
+  }
   return body(*config, stop);
 }
 

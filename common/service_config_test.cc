@@ -74,6 +74,11 @@ TEST_F(ServiceMainTest, BadConfigurationPrintsAndReturnsTwo) {
   EXPECT_EQ(Run({}, MustNotRun, {"MAGIC_THING_PORT=x"}), 2);
   err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(err.rfind("magic-thing: config: ", 0), 0u) << err;
+
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(Run({"--set", "log.level=loud"}, MustNotRun), 2);
+  err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err.rfind("magic-thing: config: log.level: unknown log level 'loud'", 0), 0u) << err;
 }
 
 TEST_F(ServiceMainTest, BodyGetsTheConfigurationAndItsCodeIsReturned) {
