@@ -2,6 +2,8 @@
 
 #include "common/errors.h"
 
+#include <fmt/format.h>
+
 #include <utility>
 
 namespace magic::gateway {
@@ -9,6 +11,7 @@ namespace magic::gateway {
 StoreReader::StoreReader(scheduler::ResultStore& store, Options options)
     : store_(store), options_(options) {
   if (options_.max_group == 0) options_.max_group = 1;
+  if (options_.max_waiting == 0) options_.max_waiting = 1;
   writer_ = std::thread([this] { Run(); });
 }
 
@@ -22,13 +25,21 @@ StoreReader::~StoreReader() {
 }
 
 void StoreReader::RecordSubmitted(const magic::v1::InvocationJob& job, RecordedFn done) {
+  size_t waiting = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
+    waiting = waiting_.size();
+    if (!stopping_ && waiting < options_.max_waiting) {
       waiting_.push_back(Waiting{job, std::move(done)});
       if (waiting_.size() == 1) wake_.notify_one();
       return;
     }
+  }
+  if (waiting >= options_.max_waiting) {
+    return done(MakeError(
+        ErrorCode::kE3004,
+        fmt::format("{} submits are waiting for the result store; try again shortly", waiting),
+        {{"request_id", job.request_id()}, {"waiting", waiting}}));
   }
   done(MakeError(ErrorCode::kE3005, "the gateway is shutting down",
                  {{"request_id", job.request_id()}}));

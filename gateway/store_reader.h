@@ -29,6 +29,10 @@ class StoreReader final : public InvocationReader {
  public:
   struct Options {
     size_t max_group = 512;  // Submits written by one INSERT at most
+    // Submits waiting for the writer at most; beyond, Submit is refused
+    // with E3004 (the store is not keeping up) rather than queued without
+    // bound.
+    size_t max_waiting = 50'000;
   };
 
   explicit StoreReader(scheduler::ResultStore& store) : StoreReader(store, Options()) {}
@@ -37,6 +41,7 @@ class StoreReader final : public InvocationReader {
   StoreReader& operator=(const StoreReader&) = delete;
   // Records every Submit still waiting (their callers get an answer), then
   // joins the writer. Later RecordSubmitted calls are refused with E3005.
+  // Thread-safe, like every method.
   ~StoreReader() override;
 
   // InvocationReader

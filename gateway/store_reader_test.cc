@@ -3,6 +3,7 @@
 // Request ids and keys are unique per run.
 #include "gateway/store_reader.h"
 
+#include "common/errors.h"
 #include "common/testing/server_env.h"
 #include "common/testing/status_testing.h"
 
@@ -259,6 +260,27 @@ TEST_F(StoreReaderTest, DestructionAnswersEverySubmitStillWaiting) {
   gated_->Release();
   destroy.join();
   for (const absl::StatusOr<std::string>& a : answers.Wait()) EXPECT_TRUE(a.ok()) << a.status();
+}
+
+TEST_F(StoreReaderTest, BeyondMaxWaitingSubmitsAreRefusedWithE3004) {
+  Answers answers(4);
+  {
+    StoreReader reader(*gated_, StoreReader::Options{.max_group = 512, .max_waiting = 2});
+    gated_->Hold();
+    reader.RecordSubmitted(Job(Unique("busy", 0)), answers.Slot(0));  // being written
+    gated_->WaitUntilHeld();
+    reader.RecordSubmitted(Job(Unique("busy", 1)), answers.Slot(1));
+    reader.RecordSubmitted(Job(Unique("busy", 2)), answers.Slot(2));
+    reader.RecordSubmitted(Job(Unique("busy", 3)), answers.Slot(3));  // a third waiting: refused
+    gated_->Release();
+    const std::vector<absl::StatusOr<std::string>> got = answers.Wait();
+    EXPECT_TRUE(got[0].ok()) << got[0].status();
+    EXPECT_TRUE(got[1].ok()) << got[1].status();
+    EXPECT_TRUE(got[2].ok()) << got[2].status();
+    ASSERT_FALSE(got[3].ok());
+    EXPECT_EQ(ErrorFromStatus(got[3].status()).code, ErrorCode::kE3004) << got[3].status();
+  }
+  EXPECT_EQ(store_.store->Get(Unique("busy", 3)).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
