@@ -10,6 +10,7 @@
 #include "scheduler/internal/pg_result_store.h"
 #include "tests/farm/testing/farm.h"
 
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -296,6 +297,47 @@ TEST_F(SchedulerE2eTest, QueueEventsFromAnOutsideProducerTriggerTheController) {
   EXPECT_EQ((*invalid)["origin"]["key"], "order-2");
   EXPECT_EQ((*invalid)["input"]["payload"]["m"], 1);
   EXPECT_EQ(farm->triggers->dead_lettered(), 1u);
+}
+
+TEST_F(SchedulerE2eTest, ManyEventsPolledTogetherRunOnceEach) {
+  for (int i = 0; i < 100 && !farm->triggers->Subscriptions().contains("Events"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(farm->triggers->Subscriptions().contains("Events"));
+  constexpr int kEvents = 60;
+  const std::string marker = "bulk-" + NewRequestId();
+  const uint64_t triggered_before = farm->triggers->triggered();
+  auto producer = kafka::MakeKafkaProducer(farm->kafka);
+  ASSERT_TRUE(producer.ok());
+  const std::string topic = farm->queue_prefix() + "orders";
+  std::vector<std::string> keys, values;
+  for (int i = 0; i < kEvents; ++i) {
+    keys.push_back(fmt::format("{}-{}", marker, i));
+    values.push_back(fmt::format(R"({{"n": {}}})", 1000 + i));
+  }
+  std::vector<kafka::ProducerRecord> records;
+  for (int i = 0; i < kEvents; ++i) {
+    records.push_back({.topic = topic, .key = keys[i], .value = values[i]});
+  }
+  ASSERT_TRUE(kafka::ProduceAll(**producer, records, std::chrono::seconds(10)).ok());
+  // Every event ran once and succeeded: one row each, all SUCCEEDED.
+  std::pair<int, int> rows_succeeded{0, 0};
+  for (int i = 0; i < 300 && rows_succeeded.second < kEvents; ++i) {
+    auto counted =
+        farm->pool->WithConnection([&](pqxx::connection& c) -> absl::StatusOr<std::pair<int, int>> {
+          pqxx::nontransaction tx(c);
+          const pqxx::row row = tx.exec_params1(
+              "SELECT count(*), count(*) FILTER (WHERE state = 'SUCCEEDED') FROM "
+              "magic.invocations WHERE controller = 'Events' AND input_json->>'key' LIKE $1",
+              marker + "-%");
+          return std::pair<int, int>(row[0].as<int>(), row[1].as<int>());
+        });
+    if (counted.ok()) rows_succeeded = *counted;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(rows_succeeded.first, kEvents);
+  EXPECT_EQ(rows_succeeded.second, kEvents);
+  EXPECT_EQ(farm->triggers->triggered() - triggered_before, static_cast<uint64_t>(kEvents));
 }
 
 TEST_F(SchedulerE2eTest, WatchdogRequeuesARunWhoseWorkerDied) {
