@@ -97,6 +97,11 @@ int RunDev(const DevOptions& o, std::ostream& out, std::ostream& err) {
     err << "magic dev: --http-addr must be HOST:PORT\n";
     return 2;
   }
+  if (!IsLoopbackListenAddress(o.control_addr)) {
+    err << "magic dev: --control-addr must be a loopback address: the Control service "
+           "(deploy, rollback, schedules) has no authentication yet\n";
+    return 2;
+  }
   StopSignals stop_signals;
   logging::Init({.component = "dev", .level = "info", .file = ""});
   // Checked before anything starts; deployed once the store is up.

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace magic {
@@ -16,5 +17,10 @@ namespace magic {
 std::unique_ptr<grpc::Server> StartGrpcServer(const std::string& address,
                                               const std::vector<grpc::Service*>& services,
                                               int* bound_port);
+
+// Whether a listen address ("host:port", "[v6]:port", "unix:path") only
+// accepts connections from this machine: 127.0.0.0/8, ::1, "localhost" or
+// a Unix socket. Anything else, including 0.0.0.0, "::" and names, is not.
+bool IsLoopbackListenAddress(std::string_view address);
 
 }  // namespace magic

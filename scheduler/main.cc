@@ -11,6 +11,7 @@
 // SIGINT/SIGTERM.
 #include "broker/grant.h"
 #include "common/clock.h"
+#include "common/errors.h"
 #include "common/logging.h"
 #include "common/postgres.h"
 #include "common/service_config.h"
@@ -32,7 +33,9 @@ constexpr std::string_view kBinary = "magic-scheduler";
 
 nlohmann::json Defaults() {
   nlohmann::json d = magic::CommonServiceDefaults(/*postgres_pool_size=*/4);
-  d["scheduler"] = {{"grpc_addr", "127.0.0.1:7072"}};
+  // The Control service has no authentication yet: a non-loopback
+  // grpc_addr is refused unless allow_remote_control is set.
+  d["scheduler"] = {{"grpc_addr", "127.0.0.1:7072"}, {"allow_remote_control", false}};
   // The registry the timers and triggers build jobs from (as the gateway's).
   d["controllers"] = {{"dir", "controllers"}, {"source", "deployments"}};
   // Signs the grants of the jobs the scheduler produces (timers, retries,
@@ -45,6 +48,18 @@ nlohmann::json Defaults() {
 }
 
 int Run(const nlohmann::json& c, magic::StopSignals& stop) {
+  const std::string grpc_addr = c["scheduler"]["grpc_addr"];
+  if (!magic::IsLoopbackListenAddress(grpc_addr) &&
+      !c["scheduler"]["allow_remote_control"].get<bool>()) {
+    return magic::FailStart(
+        kBinary, "config",
+        magic::MakeError(magic::ErrorCode::kE1005,
+                         "scheduler.grpc_addr " + grpc_addr +
+                             " is reachable from other machines, and the Control service "
+                             "(deploy, rollback, schedules) has no authentication yet: listen "
+                             "on a loopback address, or set scheduler.allow_remote_control=true "
+                             "behind a network policy that only lets operators in"));
+  }
   auto store =
       magic::scheduler::OpenPgResultStore(c["postgres"]["url"], c["postgres"]["pool_size"]);
   if (!store.ok()) return magic::FailStart(kBinary, "result store", store.status());
@@ -98,7 +113,6 @@ int Run(const nlohmann::json& c, magic::StopSignals& stop) {
   magic::scheduler::Deployer deployer(**versions, **producer);
   magic::scheduler::ControlService control(deployer, timers->get());
   int port = 0;
-  const std::string grpc_addr = c["scheduler"]["grpc_addr"];
   std::unique_ptr<grpc::Server> server = magic::StartGrpcServer(grpc_addr, {&control}, &port);
   if (server == nullptr) {
     return magic::FailStart(kBinary, "control service",

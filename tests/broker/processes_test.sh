@@ -42,6 +42,10 @@ environment: development
 cache: {max_ttl: 86400, namespace: "proc:"}
 YAML
 
+# The Control service has no authentication: a non-loopback address is refused.
+expect 2 "scheduler refuses a non-loopback Control address" -- "$bin/magic-scheduler" \
+  "${common[@]}" --set scheduler.grpc_addr=0.0.0.0:0
+contains "$tmp/err" "has no authentication yet" "the reason is printed"
 control_port="$(free_port)"
 "$bin/magic-scheduler" "${common[@]}" --set controllers.source=dir \
   --set "scheduler.grpc_addr=127.0.0.1:$control_port" \
