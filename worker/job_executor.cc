@@ -11,8 +11,12 @@
 namespace magic::worker {
 namespace {
 
-// How long a cancel that came before its run started here is remembered.
-constexpr int64_t kForgetEarlyCancelMs = 15 * 60 * 1000;
+// A run its caller cancelled (before or while it ran).
+void SetCancelled(magic::v1::InvocationResult& result) {
+  SetResultError(result,
+                 MakeError(ErrorCode::kE3005, "cancelled by the caller", {{"cancelled", true}}));
+  result.set_state(magic::v1::CANCELLED);
+}
 
 // Logs through the worker's logger and keeps the lines for the result.
 // Ships them too (log_shipper.h), when the worker has a shipper.
@@ -124,14 +128,12 @@ magic::v1::InvocationResult SandboxJobExecutor::Execute(const magic::v1::Invocat
   bool cancelled_before_start = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    cancelled_before_start = early_cancels_.erase(job.request_id()) > 0;
+    cancelled_before_start = early_cancels_.Take(job.request_id());
     if (!cancelled_before_start) running_[job.request_id()] = lease->runner->pid();
   }
   if (cancelled_before_start) {
     pool_.Release(std::move(lease->runner));
-    SetResultError(result,
-                   MakeError(ErrorCode::kE3005, "cancelled by the caller", {{"cancelled", true}}));
-    result.set_state(magic::v1::CANCELLED);
+    SetCancelled(result);
     return result;
   }
   std::unique_ptr<CallHandler> calls = calls_.ForJob(job);
@@ -149,9 +151,7 @@ magic::v1::InvocationResult SandboxJobExecutor::Execute(const magic::v1::Invocat
   }
   pool_.Release(std::move(lease->runner));
   if (was_cancelled) {
-    SetResultError(result,
-                   MakeError(ErrorCode::kE3005, "cancelled by the caller", {{"cancelled", true}}));
-    result.set_state(magic::v1::CANCELLED);
+    SetCancelled(result);
   } else if (!output.ok()) {
     SetResultError(result, output.status());
   } else {
@@ -166,10 +166,7 @@ void SandboxJobExecutor::Cancel(const std::string& request_id) {
   auto it = running_.find(request_id);
   if (it == running_.end() || it->second <= 0) {
     // Not running here: perhaps its sandbox is being acquired right now.
-    const int64_t now = clock_.NowUnixMillis();
-    std::erase_if(early_cancels_,
-                  [now](const auto& entry) { return entry.second + kForgetEarlyCancelMs < now; });
-    early_cancels_[request_id] = now;
+    early_cancels_.Add(request_id, clock_.NowUnixMillis());
     return;
   }
   cancelled_[request_id] = true;

@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "contracts/registry.h"
+#include "worker/cancel_memory.h"
 #include "worker/log_shipper.h"
 #include "worker/runner_pool.h"
 #include "worker/sandbox.h"
@@ -72,10 +73,9 @@ class SandboxJobExecutor final : public JobExecutor {
   std::unordered_map<std::string, std::shared_ptr<const ControllerBundle>> bundles_;
   std::unordered_map<std::string, int> running_;  // request id -> sandbox pid
   std::unordered_map<std::string, bool> cancelled_;
-  // Cancels of runs not (yet) started here -> when they came (Unix ms): a
-  // run whose sandbox was being acquired when its cancel came is not
-  // started. Forgotten after kForgetEarlyCancelMs.
-  std::unordered_map<std::string, int64_t> early_cancels_;
+  // Cancels of runs not (yet) started here: a run whose sandbox was being
+  // acquired when its cancel came is not started.
+  CancelMemory early_cancels_;
 };
 
 }  // namespace magic::worker

@@ -7,11 +7,6 @@
 #include <fmt/format.h>
 
 namespace magic::worker {
-namespace {
-
-constexpr int64_t kForgetCancelledAfterMs = 15 * 60 * 1000;
-
-}  // namespace
 
 WorkerService::WorkerService(WorkerOptions options, kafka::KafkaConfig kafka_config,
                              kafka::KafkaProducer& producer, JobExecutor& executor,
@@ -291,11 +286,7 @@ void WorkerService::CancelLoop() {
     const std::string id((*polled)->value());
     {
       std::lock_guard<std::mutex> lock(mu_);
-      const int64_t now = clock_.NowUnixMillis();
-      for (auto it = cancelled_.begin(); it != cancelled_.end();) {
-        it = it->second < now ? cancelled_.erase(it) : std::next(it);
-      }
-      cancelled_[id] = now + kForgetCancelledAfterMs;
+      cancelled_.Add(id, clock_.NowUnixMillis());
       ++stats_.cancelled;
     }
     executor_.Cancel(id);
@@ -304,7 +295,7 @@ void WorkerService::CancelLoop() {
 
 bool WorkerService::IsCancelled(const std::string& request_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  return cancelled_.contains(request_id);
+  return cancelled_.Contains(request_id);
 }
 
 }  // namespace magic::worker

@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/kafka.h"
 #include "magic/v1/invocation.pb.h"
+#include "worker/cancel_memory.h"
 #include "worker/offset_tracker.h"
 
 #include <absl/status/statusor.h>
@@ -150,8 +151,7 @@ class WorkerService {
   OffsetTracker offsets_;
   // Partition -> wall time it was assigned to us (ms).
   std::map<std::pair<std::string, int32_t>, int64_t> assigned_at_;
-  // Cancelled request ids -> when to forget them (unix ms).
-  std::unordered_map<std::string, int64_t> cancelled_;
+  CancelMemory cancelled_;  // cancels seen on the cancellations topic
   WorkerStats stats_;
   std::chrono::steady_clock::time_point last_commit_;
 };
